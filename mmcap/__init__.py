@@ -1,0 +1,1 @@
+"""mmcap: m-RNN and LRCN recurrent vision-language models in JAX/Flax."""
