@@ -1,0 +1,1 @@
+"""Data: vocabulary, readers of user files, the demo set, records, tf.data."""

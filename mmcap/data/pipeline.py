@@ -1,0 +1,162 @@
+"""tf.data pipelines over a prepared dataset, yielding fixed-shape numpy batches.
+
+TensorFlow is used for tf.data only: accelerators are hidden from it so it
+never takes memory from JAX. Every pipeline reads this process's share of the
+data (`process_index` of `process_count`).
+
+A caption of L words becomes `max_steps` time steps: inputs are
+[<bos>, w_1 .. w_n] and targets [w_1 .. w_n, <eos>] with n = min(L, max_steps -
+1), both padded with <pad>, whose targets the loss ignores.
+"""
+
+import os
+from collections.abc import Iterator, Sequence
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import numpy as np  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from mmcap.data import records  # pylint: disable=g-import-not-at-top
+from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID  # pylint: disable=g-import-not-at-top
+
+tf.config.set_visible_devices([], 'GPU')
+tf.config.set_visible_devices([], 'TPU')
+
+Batch = dict[str, np.ndarray]
+
+
+def _parse(serialized: tf.Tensor, feature_dim: int) -> dict[str, tf.Tensor]:
+  example = tf.io.parse_single_example(
+      serialized,
+      {
+          'image/id': tf.io.FixedLenFeature([], tf.int64),
+          'image/feature': tf.io.FixedLenFeature([feature_dim], tf.float32),
+          'caption/token_ids': tf.io.VarLenFeature(tf.int64),
+          'caption/lengths': tf.io.VarLenFeature(tf.int64),
+      },
+  )
+  return {
+      'image_id': tf.cast(example['image/id'], tf.int32),
+      'features': example['image/feature'],
+      'captions': tf.RaggedTensor.from_row_lengths(
+          tf.cast(tf.sparse.to_dense(example['caption/token_ids']), tf.int32),
+          tf.sparse.to_dense(example['caption/lengths']),
+      ),
+  }
+
+
+def _time_steps(token_ids: tf.Tensor, max_steps: int) -> dict[str, tf.Tensor]:
+  words = token_ids[: max_steps - 1]
+  pad = [[0, max_steps - 1 - tf.shape(words)[0]]]
+  inputs = tf.pad(tf.concat([[BOS_ID], words], 0), pad, constant_values=PAD_ID)
+  targets = tf.pad(tf.concat([words, [EOS_ID]], 0), pad, constant_values=PAD_ID)
+  return {
+      'inputs': tf.ensure_shape(inputs, [max_steps]),
+      'targets': tf.ensure_shape(targets, [max_steps]),
+  }
+
+
+def _captions(image: dict[str, tf.Tensor], max_steps: int) -> tf.data.Dataset:
+  """One element per caption of an image, each with the image's feature."""
+
+  def one(token_ids):
+    return {
+        'image_id': image['image_id'],
+        'features': image['features'],
+        **_time_steps(token_ids, max_steps),
+    }
+
+  return tf.data.Dataset.from_tensor_slices(image['captions']).map(one)
+
+
+def _images(
+    dataset_dir: str,
+    info: dict,
+    splits: Sequence[str],
+    process_index: int,
+    process_count: int,
+) -> tf.data.Dataset:
+  files = records.split_files(dataset_dir, info, splits)
+  if len(files) >= process_count:
+    ds = tf.data.TFRecordDataset(files[process_index::process_count])
+  else:
+    ds = tf.data.TFRecordDataset(files).shard(process_count, process_index)
+  options = tf.data.Options()
+  options.deterministic = True
+  ds = ds.with_options(options)
+  return ds.map(
+      lambda s: _parse(s, info['feature_dim']),
+      num_parallel_calls=tf.data.AUTOTUNE,
+  )
+
+
+def train_batches(
+    dataset_dir: str,
+    info: dict,
+    splits: Sequence[str],
+    batch_size: int,
+    max_steps: int,
+    shuffle_buffer: int,
+    seed: int,
+    skip_batches: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[Batch]:
+  """Endless shuffled caption batches; `skip_batches` resumes a run in place."""
+  ds = _images(dataset_dir, info, splits, process_index, process_count)
+  ds = ds.flat_map(lambda image: _captions(image, max_steps))
+  ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  ds = ds.repeat().batch(batch_size, drop_remainder=True).skip(skip_batches)
+  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def eval_batches(
+    dataset_dir: str,
+    info: dict,
+    split: str,
+    batch_size: int,
+    max_steps: int,
+    per_caption: bool,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[Batch]:
+  """One pass over a split, in full batches, padding marked by image_id -1.
+
+  Per caption (for perplexity) or per image (for captioning). Padding examples
+  have image_id -1 and all-<pad> targets, so they add nothing to a loss.
+  """
+  ds = _images(dataset_dir, info, [split], process_index, process_count)
+  if per_caption:
+    ds = ds.flat_map(lambda image: _captions(image, max_steps))
+    num_examples = info['splits'][split]['num_captions']
+  else:
+    ds = ds.map(lambda image: {k: image[k] for k in ('image_id', 'features')})
+    num_examples = info['splits'][split]['num_images']
+  num_batches = -(-num_examples // (batch_size * process_count))
+  padding = {
+      key: tf.fill(spec.shape, tf.constant(-1 if key == 'image_id' else 0, spec.dtype))
+      for key, spec in ds.element_spec.items()
+  }
+  ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat())
+  ds = ds.take(num_batches * batch_size).batch(batch_size)
+  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def read_references(dataset_dir: str, info: dict, split: str) -> dict[int, list[str]]:
+  """The reference sentences of each image of a split, by image id."""
+
+  def parse(serialized):
+    example = tf.io.parse_single_example(
+        serialized,
+        {
+            'image/id': tf.io.FixedLenFeature([], tf.int64),
+            'caption/text': tf.io.VarLenFeature(tf.string),
+        },
+    )
+    return example['image/id'], tf.sparse.to_dense(example['caption/text'])
+
+  ds = tf.data.TFRecordDataset(records.split_files(dataset_dir, info, [split]))
+  return {
+      int(image_id): [t.decode() for t in texts]
+      for image_id, texts in ds.map(parse).as_numpy_iterator()
+  }

@@ -1,0 +1,165 @@
+"""A prepared dataset on disk: TFRecord shards, a vocabulary and an info file.
+
+Layout of a prepared directory:
+
+  dataset_info.json          format version, feature_dim, per split: image and
+                             caption counts and shard file names, the source
+  vocab.json                 the Vocabulary (see vocab.py)
+  {split}-{i:05d}-of-{n:05d}.tfrecord
+
+Schema: one `tf.train.Example` per image, so its feature vector is stored once:
+
+  image/id            int64[1]    imgid (the feature row in the source)
+  image/filename      bytes[1]
+  image/feature       float[D]
+  caption/token_ids   int64[sum L_k]  all captions' ids, concatenated, without
+                                      <bos>/<eos>
+  caption/lengths     int64[K]    L_k, the number of tokens of caption k
+  caption/id          int64[K]    sentid
+  caption/text        bytes[K]    the reference tokens joined by spaces
+
+A directory is written under a temporary name and renamed when complete, so a
+prepared directory is never half-written.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+
+from mmcap.data import sources
+from mmcap.data.vocab import UNK_ID, Vocabulary
+from mmcap.errors import InputError
+
+FORMAT_VERSION = 1
+INFO_FILE = 'dataset_info.json'
+VOCAB_FILE = 'vocab.json'
+
+
+def _example(image: sources.Image, feature: np.ndarray, vocab: Vocabulary):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def ints(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+  def strings(values):
+    return tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[v.encode() for v in values])
+    )
+
+  token_ids = [vocab.encode(s) for s in image.sentences]
+  return tf.train.Example(
+      features=tf.train.Features(
+          feature={
+              'image/id': ints([image.imgid]),
+              'image/filename': strings([image.filename]),
+              'image/feature': tf.train.Feature(
+                  float_list=tf.train.FloatList(value=feature)
+              ),
+              'caption/token_ids': ints([i for ids in token_ids for i in ids]),
+              'caption/lengths': ints([len(ids) for ids in token_ids]),
+              'caption/id': ints(image.sentids),
+              'caption/text': strings([' '.join(s) for s in image.sentences]),
+          }
+      )
+  )
+
+
+def check_captions(images: Sequence[sources.Image], vocab: Vocabulary, path: str):
+  """Every caption must contain at least one word of the vocabulary."""
+  for image in images:
+    for sentid, sentence in zip(image.sentids, image.sentences):
+      if all(i == UNK_ID for i in vocab.encode(sentence)):
+        raise InputError(
+            f'{path}: caption sentid={sentid} of image {image.filename!r} has no'
+            f' word in the vocabulary (min_word_count={vocab.min_count}):'
+            f' {" ".join(sentence)!r}'
+        )
+
+
+def write_dataset(
+    images: Sequence[sources.Image],
+    features: np.ndarray,
+    vocab: Vocabulary,
+    output_dir: str,
+    source: dict[str, str],
+    images_per_shard: int = 2000,
+) -> None:
+  """Writes TFRecord shards, vocabulary and info; atomic at the directory level."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  if os.path.exists(output_dir):
+    raise InputError(f'{output_dir}: output directory already exists')
+  check_captions(images, vocab, source.get('captions', '<captions>'))
+  parent = os.path.dirname(os.path.abspath(output_dir))
+  os.makedirs(parent, exist_ok=True)
+  tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
+  try:
+    splits = {}
+    for split in sources.SPLITS:
+      members = [im for im in images if im.split == split]
+      if not members:
+        continue
+      num_shards = -(-len(members) // images_per_shard)
+      files = []
+      for shard in range(num_shards):
+        name = f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord'
+        files.append(name)
+        with tf.io.TFRecordWriter(os.path.join(tmp_dir, name)) as writer:
+          for image in members[shard::num_shards]:
+            example = _example(image, features[image.imgid], vocab)
+            writer.write(example.SerializeToString())
+      splits[split] = {
+          'num_images': len(members),
+          'num_captions': sum(len(im.sentences) for im in members),
+          'files': files,
+      }
+    info = {
+        'format_version': FORMAT_VERSION,
+        'feature_dim': int(features.shape[1]),
+        'vocab_size': len(vocab),
+        'splits': splits,
+        'source': source,
+    }
+    with open(os.path.join(tmp_dir, INFO_FILE), 'w') as f:
+      json.dump(info, f, indent=2)
+    vocab.save(os.path.join(tmp_dir, VOCAB_FILE))
+    os.rename(tmp_dir, output_dir)
+  except BaseException:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    raise
+
+
+def load_info(dataset_dir: str) -> dict:
+  """Reads and checks `dataset_info.json` of a prepared directory."""
+  path = os.path.join(dataset_dir, INFO_FILE)
+  try:
+    with open(path) as f:
+      info = json.load(f)
+  except FileNotFoundError:
+    raise InputError(
+        f'{path}: not found; is {dataset_dir!r} a prepared dataset (see'
+        ' `python -m mmcap.prepare`)?'
+    ) from None
+  except json.JSONDecodeError as e:
+    raise InputError(f'{path}: not valid JSON ({e})') from None
+  if not isinstance(info, dict) or info.get('format_version') != FORMAT_VERSION:
+    raise InputError(f'{path}: expected format_version {FORMAT_VERSION}')
+  return info
+
+
+def split_files(dataset_dir: str, info: dict, splits: Sequence[str]) -> list[str]:
+  """The shard paths of `splits`; an unknown or empty split is an error."""
+  files = []
+  for split in splits:
+    entry = info['splits'].get(split)
+    if not entry or not entry['num_images']:
+      raise InputError(
+          f'{os.path.join(dataset_dir, INFO_FILE)}: split {split!r} has no'
+          f' images (present: {sorted(info["splits"])})'
+      )
+    files += [os.path.join(dataset_dir, name) for name in entry['files']]
+  return files

@@ -1,0 +1,85 @@
+"""Word vocabulary: count threshold, special tokens, saved as JSON with a run."""
+
+import collections
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Sequence
+
+from mmcap.errors import InputError
+
+PAD, BOS, EOS, UNK = '<pad>', '<bos>', '<eos>', '<unk>'
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+  """Maps words to ids; id 0..3 are <pad>, <bos>, <eos>, <unk>."""
+
+  words: tuple[str, ...]
+  min_count: int
+
+  def __post_init__(self):
+    object.__setattr__(
+        self, '_ids', {word: i for i, word in enumerate(self.words)}
+    )
+
+  @classmethod
+  def build(
+      cls, sentences: Iterable[Sequence[str]], min_count: int
+  ) -> 'Vocabulary':
+    """Keeps words seen at least `min_count` times, most frequent first."""
+    if min_count < 1:
+      raise InputError(f'min_word_count must be >= 1, got {min_count}')
+    counts = collections.Counter(w for s in sentences for w in s)
+    kept = sorted(
+        (w for w, c in counts.items() if c >= min_count and w not in SPECIAL_TOKENS),
+        key=lambda w: (-counts[w], w),
+    )
+    return cls(SPECIAL_TOKENS + tuple(kept), min_count)
+
+  def __len__(self) -> int:
+    return len(self.words)
+
+  def encode(self, tokens: Sequence[str]) -> list[int]:
+    """Token ids without <bos>/<eos>; unknown words become <unk>."""
+    return [self._ids.get(t, UNK_ID) for t in tokens]
+
+  def decode(self, ids: Iterable[int]) -> list[str]:
+    """Words up to the first <eos>, skipping <pad> and <bos>."""
+    words = []
+    for i in ids:
+      i = int(i)
+      if i == EOS_ID:
+        break
+      if i not in (PAD_ID, BOS_ID):
+        words.append(self.words[i])
+    return words
+
+  def save(self, path: str) -> None:
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+      json.dump({'min_count': self.min_count, 'words': list(self.words)}, f)
+    os.replace(tmp, path)
+
+  @classmethod
+  def load(cls, path: str) -> 'Vocabulary':
+    try:
+      with open(path) as f:
+        data = json.load(f)
+    except FileNotFoundError:
+      raise InputError(f'{path}: vocabulary file not found') from None
+    except json.JSONDecodeError as e:
+      raise InputError(f'{path}: not valid JSON ({e})') from None
+    words = data.get('words') if isinstance(data, dict) else None
+    if (
+        not isinstance(words, list)
+        or tuple(words[:4]) != SPECIAL_TOKENS
+        or not isinstance(data.get('min_count'), int)
+    ):
+      raise InputError(
+          f'{path}: expected {{"min_count": int, "words": [...]}} starting'
+          f' with {list(SPECIAL_TOKENS)}'
+      )
+    return cls(tuple(words), data['min_count'])
