@@ -1,0 +1,103 @@
+"""LRCN captioners (Donahue et al., CVPR 2015): variants 1u, 2u and 2f.
+
+The image feature is a static input to LSTM gates at every time step:
+  1u: one LSTM fed [word embedding, image]
+  2u: two stacked LSTMs, the image into the bottom one
+  2f: the bottom LSTM sees words only; the top one gets [bottom output, image]
+Concatenated inputs are realised as summed projections, so the image term
+W_img.f is computed once per caption and added to every step.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mmcap.models.recurrence import LSTM, Carry, symmetric_uniform
+
+VARIANTS = ('1u', '2u', '2f')
+# The LSTM (0 = bottom, 1 = top) that receives the image, per variant.
+_IMAGE_LAYER = {'1u': 0, '2u': 0, '2f': 1}
+
+
+def padded_size(size: int, multiple: int) -> int:
+  return -(-size // multiple) * multiple
+
+
+class LRCN(nn.Module):
+  """Word embedding -> LSTM(s) with the image as static input -> softmax.
+
+  Logits cover the vocabulary padded to a multiple of `vocab_multiple`; the
+  padding columns are masked to a large negative value.
+  """
+
+  vocab_size: int
+  variant: str = '2f'
+  embed_dim: int = 1000
+  hidden_dim: int = 1000
+  feature_dropout: float = 0.5
+  init_scale: float = 0.08
+  vocab_multiple: int = 128
+  dtype: Any = jnp.float32
+  unroll: int = 1
+
+  def setup(self):
+    init = symmetric_uniform(self.init_scale)
+    self.embed = nn.Embed(
+        self.vocab_size, self.embed_dim, embedding_init=init, dtype=self.dtype
+    )
+    num_layers = 1 if self.variant == '1u' else 2
+    self.lstms = [
+        LSTM(self.hidden_dim, self.init_scale, self.dtype, self.unroll)
+        for _ in range(num_layers)
+    ]
+    self.dropout = nn.Dropout(self.feature_dropout)
+    self.output = nn.Dense(
+        padded_size(self.vocab_size, self.vocab_multiple),
+        kernel_init=init,
+        dtype=self.dtype,
+    )
+
+  def _image_gates(self, features_bf: jax.Array, train: bool) -> list:
+    features = self.dropout(features_bf, deterministic=not train)
+    gates = [None] * len(self.lstms)
+    layer = _IMAGE_LAYER[self.variant]
+    gates[layer] = self.lstms[layer].static_gates(features)
+    return gates
+
+  def _logits(self, h: jax.Array) -> jax.Array:
+    logits = self.output(h).astype(jnp.float32)
+    valid = jnp.arange(logits.shape[-1]) < self.vocab_size
+    return jnp.where(valid, logits, -1e9)
+
+  def __call__(
+      self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
+  ) -> jax.Array:
+    """Next-word logits [B, T, V_padded] given the image and the prefix."""
+    image_gates = self._image_gates(features_bf, train)
+    h = self.embed(inputs_bt)
+    for lstm, gates in zip(self.lstms, image_gates):
+      h = lstm(h, gates)
+    return self._logits(h)
+
+  def init_decode(self, features_bf: jax.Array) -> dict[str, Any]:
+    """Decoder state: zero LSTM states and the image terms, computed once."""
+    batch = features_bf.shape[0]
+    return {
+        'carries': [lstm.initial_carry(batch) for lstm in self.lstms],
+        'image_gates': self._image_gates(features_bf, train=False),
+    }
+
+  def decode_step(
+      self, state: dict[str, Any], tokens_b: jax.Array
+  ) -> tuple[jax.Array, dict[str, Any]]:
+    """Logits [B, V_padded] for the next word, and the advanced state."""
+    h = self.embed(tokens_b)
+    carries: list[Carry] = []
+    for lstm, carry, gates in zip(
+        self.lstms, state['carries'], state['image_gates']
+    ):
+      carry, h = lstm.step(carry, h, gates)
+      carries.append(carry)
+    return self._logits(h), {**state, 'carries': carries}
