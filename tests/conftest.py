@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny configs and a prepared slice of the real Flickr8k."""
+
+import os
+import subprocess
+import sys
+
+import ml_collections
+import numpy as np
+import pytest
+
+from mmcap import prepare
+from mmcap.data import sources
+from mmcap.defaults import default_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLICKR8K_DIR = os.path.join(REPO, 'tests', 'fixtures', 'flickr8k_text')
+
+
+def tiny_config() -> ml_collections.ConfigDict:
+  """The demo setup shrunk to run in seconds on one CPU core."""
+  config = default_config()
+  config.dataset.source = 'demo'
+  config.dataset.train_splits = 'train'
+  config.dataset.max_steps = 12
+  config.dataset.shuffle_buffer = 100
+  config.dataset.demo.feature_dim = 16
+  config.dataset.demo.num_train_images = 48
+  config.dataset.demo.num_val_images = 8
+  config.dataset.demo.num_test_images = 10
+  config.model.embed_dim = 8
+  config.model.hidden_dim = 16
+  config.model.feature_dropout = 0.1
+  config.optimizer.name = 'adam'
+  config.optimizer.learning_rate = 1e-2
+  config.batch_size = 8
+  config.eval_batch_size = 8
+  config.num_train_steps = 4
+  config.log_every_steps = 2
+  config.checkpoint_every_steps = 2
+  config.num_sample_captions = 2
+  return config
+
+
+@pytest.fixture
+def config() -> ml_collections.ConfigDict:
+  return tiny_config()
+
+
+def run_python(*args: str, env: dict | None = None):
+  """Runs `python args` from the repo root; returns the completed process."""
+  return subprocess.run(
+      [sys.executable, *args],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      env={**os.environ, **(env or {})},
+      timeout=600,
+  )
+
+
+@pytest.fixture(scope='session')
+def flickr8k_images() -> list[sources.Image]:
+  return sources.read_flickr8k_text(FLICKR8K_DIR)
+
+
+@pytest.fixture(scope='session')
+def flickr8k_dataset(tmp_path_factory, flickr8k_images) -> str:
+  """The real Flickr8k slice with random 32-d features, prepared on disk."""
+  root = tmp_path_factory.mktemp('flickr8k')
+  features = root / 'features.npy'
+  rng = np.random.default_rng(0)
+  np.save(features, rng.normal(size=(len(flickr8k_images), 32)).astype(np.float32))
+  output_dir = str(root / 'prepared')
+  prepare.prepare(
+      FLICKR8K_DIR,
+      flickr8k_images,
+      str(features),
+      output_dir,
+      min_word_count=2,
+      vocab_splits=('train',),
+      images_per_shard=16,
+  )
+  return output_dir

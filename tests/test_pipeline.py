@@ -1,0 +1,82 @@
+import itertools
+import os
+
+import numpy as np
+
+from mmcap.data import pipeline
+from mmcap.data import records
+from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+
+
+def load(dataset_dir):
+  info = records.load_info(dataset_dir)
+  vocab = Vocabulary.load(os.path.join(dataset_dir, records.VOCAB_FILE))
+  return info, vocab
+
+
+def train(dataset_dir, info, seed=0, skip=0, steps=8):
+  return pipeline.train_batches(dataset_dir, info, ['train'], batch_size=6, max_steps=steps,
+                                shuffle_buffer=50, seed=seed, skip_batches=skip)
+
+
+def test_train_batches_fixed_shapes_and_shifted_targets(flickr8k_dataset):
+  info, _ = load(flickr8k_dataset)
+  for batch in itertools.islice(train(flickr8k_dataset, info), 5):
+    assert batch['features'].shape == (6, 32) and batch['features'].dtype == np.float32
+    assert batch['inputs'].shape == batch['targets'].shape == (6, 8)
+    assert batch['inputs'].dtype == np.int32
+    assert (batch['inputs'][:, 0] == BOS_ID).all()
+    for inputs, targets in zip(batch['inputs'], batch['targets']):
+      n = int((targets != PAD_ID).sum())  # words + <eos>
+      assert targets[n - 1] == EOS_ID
+      np.testing.assert_array_equal(inputs[1:n], targets[: n - 1])
+      assert (inputs[n:] == PAD_ID).all() and (targets[n:] == PAD_ID).all()
+
+
+def test_tokens_are_the_real_captions(flickr8k_dataset, flickr8k_images):
+  info, vocab = load(flickr8k_dataset)
+  steps = 10
+  got = {}
+  for batch in pipeline.eval_batches(flickr8k_dataset, info, 'val', 7, steps, per_caption=True):
+    for image_id, targets in zip(batch['image_id'], batch['targets']):
+      got.setdefault(int(image_id), []).append(targets.tolist())
+  padding = got.pop(-1)
+  assert all(t == [PAD_ID] * steps for t in padding)
+  expected = {}
+  for image in flickr8k_images:
+    if image.split == 'val':
+      for sentence in image.sentences:
+        ids = vocab.encode(sentence)[: steps - 1] + [EOS_ID]  # cut to 9 words
+        expected.setdefault(image.imgid, []).append(ids + [PAD_ID] * (steps - len(ids)))
+  assert got == expected
+
+
+def test_shuffle_is_seeded_and_skip_resumes_in_place(flickr8k_dataset):
+  info, _ = load(flickr8k_dataset)
+  first = [b['targets'] for b in itertools.islice(train(flickr8k_dataset, info, seed=3), 6)]
+  again = [b['targets'] for b in itertools.islice(train(flickr8k_dataset, info, seed=3), 6)]
+  other = [b['targets'] for b in itertools.islice(train(flickr8k_dataset, info, seed=4), 6)]
+  skipped = [b['targets'] for b in itertools.islice(train(flickr8k_dataset, info, seed=3, skip=4), 2)]
+  np.testing.assert_array_equal(first, again)
+  assert not np.array_equal(first, other)
+  np.testing.assert_array_equal(first[4:], skipped)
+
+
+def test_processes_get_disjoint_equal_length_shares(flickr8k_dataset, flickr8k_images):
+  info, _ = load(flickr8k_dataset)
+  shares = [
+      list(pipeline.eval_batches(flickr8k_dataset, info, 'test', 2, 8, per_caption=False,
+                                 process_index=i, process_count=3))
+      for i in range(3)
+  ]
+  assert len({len(s) for s in shares}) == 1  # same number of batches everywhere
+  ids = [[int(i) for b in s for i in b['image_id'] if i >= 0] for s in shares]
+  assert sum(len(i) for i in ids) == 10
+  assert set().union(*map(set, ids)) == {im.imgid for im in flickr8k_images if im.split == 'test'}
+
+
+def test_references_are_raw_tokens(flickr8k_dataset, flickr8k_images):
+  info, _ = load(flickr8k_dataset)
+  refs = pipeline.read_references(flickr8k_dataset, info, 'test')
+  image = next(im for im in flickr8k_images if im.split == 'test')
+  assert refs[image.imgid] == [' '.join(s) for s in image.sentences]

@@ -1,0 +1,130 @@
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from mmcap import train
+
+from conftest import run_python, tiny_config
+
+RESULT_KEYS = {'step', 'val/perplexity', 'test/perplexity', 'test/bleu_1', 'test/bleu_2',
+               'test/bleu_3', 'test/bleu_4', 'test/cider'}
+
+
+def test_train_and_evaluate_writes_run(config, tmp_path):
+  workdir = str(tmp_path / 'run')
+  results = train.train_and_evaluate(config, workdir)
+  assert RESULT_KEYS <= set(results) and results['step'] == 4
+  assert all(np.isfinite(v) for v in results.values())
+  with open(os.path.join(workdir, 'results.json')) as f:
+    assert json.load(f) == results
+  with open(os.path.join(workdir, 'captions_test.json')) as f:
+    captions = json.load(f)
+  assert len(captions) == 10 and set(captions[0]) == {'image_id', 'caption'}
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
+  assert os.listdir(os.path.join(workdir, 'tensorboard'))
+  for name in ('vocab.json', 'config.json'):
+    assert os.path.exists(os.path.join(workdir, name))
+  assert not [n for n in os.listdir(workdir) if n.endswith('.tmp')]
+
+
+def final_params(workdir, config):
+  trainer = train.Trainer(config, workdir)
+  manager = train.ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')))
+  state = manager.restore(manager.latest_step(),
+                          args=train.ocp.args.StandardRestore(trainer.abstract_state))
+  return jax.device_get(state.params), manager.latest_step()
+
+
+def test_resumes_from_workdir_exactly(tmp_path):
+  straight = tiny_config()
+  straight.num_train_steps = 6
+  train.train_and_evaluate(straight, str(tmp_path / 'straight'))
+
+  interrupted = tiny_config()  # stops at step 4, then runs on to 6
+  train.train_and_evaluate(interrupted, str(tmp_path / 'resumed'))
+  interrupted.num_train_steps = 6
+  train.train_and_evaluate(interrupted, str(tmp_path / 'resumed'))
+
+  want, want_step = final_params(str(tmp_path / 'straight'), straight)
+  got, got_step = final_params(str(tmp_path / 'resumed'), interrupted)
+  assert want_step == got_step == 6
+  jax.tree.map(np.testing.assert_array_equal, got, want)
+
+
+LOSSES_SCRIPT = """
+import json, sys
+import jax
+from mmcap import train
+sys.path.insert(0, 'tests')
+from conftest import tiny_config
+config = tiny_config()
+trainer = train.Trainer(config, sys.argv[1])
+state = trainer.initial_state()
+batches = train.pipeline.train_batches(
+    trainer.dataset_dir, trainer.info, ['train'], config.batch_size,
+    config.dataset.max_steps, config.dataset.shuffle_buffer, seed=0)
+losses = []
+for _ in range(3):
+  state, metrics = trainer.train_step(state, trainer.to_global(next(batches)))
+  losses.append(float(metrics['loss']))
+print(json.dumps({'devices': jax.device_count(), 'losses': losses}))
+"""
+
+
+def test_same_loss_on_one_and_eight_devices(tmp_path):
+  runs = {}
+  for count in (1, 8):
+    proc = run_python(
+        '-c', LOSSES_SCRIPT, str(tmp_path / f'd{count}'),
+        env={'XLA_FLAGS': f'--xla_force_host_platform_device_count={count}'})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs[count] = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert runs[8]['devices'] == 8 and runs[1]['devices'] == 1
+  np.testing.assert_allclose(runs[8]['losses'], runs[1]['losses'], rtol=1e-5)
+
+
+def test_bfloat16_compute_trains(config, tmp_path):
+  config.model.dtype = 'bfloat16'
+  results = train.train_and_evaluate(config, str(tmp_path / 'bf16'))
+  assert np.isfinite(results['test/perplexity'])
+
+
+def test_demo_task_is_learned_far_above_the_baseline(tmp_path):
+  config = tiny_config()
+  config.dataset.max_steps = 16
+  config.dataset.demo.feature_dim = 64
+  config.dataset.demo.num_train_images = 1000
+  config.dataset.demo.num_test_images = 200
+  config.model.embed_dim, config.model.hidden_dim = 32, 64
+  config.optimizer.learning_rate = 5e-3
+  config.batch_size, config.eval_batch_size = 32, 100
+  config.num_train_steps, config.checkpoint_every_steps = 800, 800
+  config.log_every_steps = 200
+  results = train.train_and_evaluate(config, str(tmp_path / 'demo'))
+  # Seed 0 on CPU gives BLEU-4 0.65 against 0.22, CIDEr 4.5 against 0.38.
+  assert results['test/bleu_4'] > 0.55
+  assert results['test/bleu_4'] > 2.5 * results['test/most_frequent_caption_bleu_4']
+  assert results['test/cider'] > 8 * results['test/most_frequent_caption_cider']
+
+
+@pytest.mark.parametrize(
+    'field, value, message',
+    [
+        ('batch_size', 0, r'--config.batch_size=0: must be a positive multiple'),
+        ('model.name', 'gpt', r'--config.model.name=.gpt.: expected one of'),
+        ('optimizer.name', 'rmsprop', r'--config.optimizer.name=.rmsprop.'),
+        ('dataset.eval_splits', 'val,dev', r"split 'dev' has no images"),
+        ('dataset.source', 'prepared', r'--config.dataset.dir is required'),
+    ],
+)
+def test_bad_config_is_named_and_writes_nothing(config, tmp_path, field, value, message):
+  *sections, name = field.split('.')
+  section = config[sections[0]] if sections else config
+  section[name] = value
+  workdir = tmp_path / 'run'
+  with pytest.raises(train.InputError, match=message):
+    train.train_and_evaluate(config, str(workdir))
+  assert not (workdir / 'checkpoints').exists()

@@ -1,0 +1,34 @@
+import pytest
+
+from mmcap.data.vocab import EOS_ID, SPECIAL_TOKENS, UNK_ID, Vocabulary
+from mmcap.errors import InputError
+
+
+def test_build_keeps_words_at_threshold_most_frequent_first():
+  sentences = [['a', 'dog'], ['a', 'cat'], ['a', 'dog', 'runs']]
+  vocab = Vocabulary.build(sentences, min_count=2)
+  assert vocab.words == SPECIAL_TOKENS + ('a', 'dog')
+  assert vocab.encode(['a', 'cat', 'dog']) == [4, UNK_ID, 5]
+
+
+def test_decode_stops_at_end_and_skips_padding():
+  vocab = Vocabulary.build([['a', 'dog']], min_count=1)
+  assert vocab.decode([1, 4, 0, 5, EOS_ID, 4]) == ['a', 'dog']
+
+
+def test_save_load_round_trip(tmp_path):
+  vocab = Vocabulary.build([['x', 'y', 'x']], min_count=1)
+  vocab.save(str(tmp_path / 'v.json'))
+  assert Vocabulary.load(str(tmp_path / 'v.json')) == vocab
+
+
+def test_load_rejects_other_json(tmp_path):
+  path = tmp_path / 'v.json'
+  path.write_text('{"words": ["a"]}')
+  with pytest.raises(InputError, match='v.json: expected'):
+    Vocabulary.load(str(path))
+
+
+def test_min_count_must_be_positive():
+  with pytest.raises(InputError, match='min_word_count'):
+    Vocabulary.build([['a']], min_count=0)
