@@ -1,8 +1,11 @@
 """The one error type for bad user input, and how commands report it."""
 
 import functools
+import re
 import sys
 from collections.abc import Callable
+
+from absl import flags
 
 
 class InputError(Exception):
@@ -13,6 +16,26 @@ class InputError(Exception):
   """
 
 
+def _exit_with(message: str) -> None:
+  print('error: ' + ' '.join(message.split()), file=sys.stderr)
+  sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing whose errors (a typo in a --config.x override too) are
+  one line on stderr and exit status 2. Pass as app.run's flags_parser."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _exit_with(str(e))
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    # ml_collections reports an unknown --config field this way, as nested
+    # reprs: keep the words.
+    detail = re.sub(r"\\n|[\\']", ' ', str(e))
+    overrides = ' '.join(a for a in argv[1:] if a.startswith('--config.'))
+    _exit_with(f'unknown config field in {overrides}: {detail}')
+
+
 def reports_input_errors(main: Callable[[list[str]], None]):
   """Wraps an absl `main` so an InputError is one line on stderr, exit 2."""
 
@@ -21,7 +44,6 @@ def reports_input_errors(main: Callable[[list[str]], None]):
     try:
       main(argv)
     except InputError as e:
-      print(f'error: {e}', file=sys.stderr)
-      sys.exit(2)
+      _exit_with(str(e))
 
   return wrapped

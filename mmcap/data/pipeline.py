@@ -9,15 +9,13 @@ A caption of L words becomes `max_steps` time steps: inputs are
 1), both padded with <pad>, whose targets the loss ignores.
 """
 
-import os
 from collections.abc import Iterator, Sequence
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-import numpy as np  # pylint: disable=g-import-not-at-top
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import numpy as np
+import tensorflow as tf
 
-from mmcap.data import records  # pylint: disable=g-import-not-at-top
-from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID  # pylint: disable=g-import-not-at-top
+from mmcap.data import records
+from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 tf.config.set_visible_devices([], 'GPU')
 tf.config.set_visible_devices([], 'TPU')
