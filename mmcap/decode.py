@@ -4,8 +4,6 @@ A model exposes `init_decode(features) -> state` (image terms computed once)
 and `decode_step(state, tokens) -> (logits, state)`, so no prefix is re-run.
 """
 
-import functools
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -13,11 +11,13 @@ import jax.numpy as jnp
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'max_steps'))
 def greedy(
     model: nn.Module, params, features_bf: jax.Array, max_steps: int
 ) -> jax.Array:
-  """Most likely word at each step: [B, max_steps] ids, <pad> after <eos>."""
+  """Most likely word at each step: [B, max_steps] ids, <pad> after <eos>.
+
+  Pure; callers jit it with `model` and `max_steps` bound, and shardings.
+  """
   variables = {'params': params}
   state = model.apply(variables, features_bf, method=model.init_decode)
   batch = features_bf.shape[0]

@@ -109,6 +109,12 @@ def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
     if not os.path.exists(path) and jax.process_index() == 0:
       demo.prepare(config.demo, path)
     multihost_utils.sync_global_devices('demo dataset ready')
+    made_with = records.load_info(path)['source'].get('demo_config')
+    if made_with != config.demo.to_dict():
+      raise InputError(
+          f'{path} was generated with other --config.dataset.demo settings'
+          f' ({made_with}); use a new --workdir'
+      )
     return path
   if config.source == 'prepared':
     if not config.dir:
@@ -293,8 +299,8 @@ def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str
 ) -> dict[str, float]:
   """Trains (resuming from `workdir` if it holds a checkpoint) and evaluates."""
-  os.makedirs(workdir, exist_ok=True)
   trainer = Trainer(config, workdir)
+  os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
   if is_main:
     trainer.vocab.save(os.path.join(workdir, records.VOCAB_FILE))

@@ -7,6 +7,7 @@ import pytest
 
 from mmcap import models
 from mmcap import train
+from mmcap.errors import InputError
 from mmcap.data.vocab import PAD_ID
 
 from conftest import tiny_config
@@ -120,5 +121,5 @@ def test_gradients_are_finite():
 def test_unknown_model_is_named():
   config = tiny_config().model
   config.variant = '3x'
-  with pytest.raises(models.InputError, match='--config.model.variant=.3x.'):
+  with pytest.raises(InputError, match='--config.model.variant=.3x.'):
     models.build(config, VOCAB)

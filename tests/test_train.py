@@ -3,9 +3,11 @@ import os
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from mmcap import train
+from mmcap.errors import InputError
 
 from conftest import run_python, tiny_config
 
@@ -30,11 +32,18 @@ def test_train_and_evaluate_writes_run(config, tmp_path):
   assert not [n for n in os.listdir(workdir) if n.endswith('.tmp')]
 
 
+def test_demo_data_of_other_settings_is_refused(config, tmp_path):
+  train.train_and_evaluate(config, str(tmp_path))
+  config.dataset.demo.noise = 0.5
+  with pytest.raises(InputError, match='generated with other --config.dataset.demo settings'):
+    train.train_and_evaluate(config, str(tmp_path))
+
+
 def final_params(workdir, config):
   trainer = train.Trainer(config, workdir)
-  manager = train.ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')))
+  manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')))
   state = manager.restore(manager.latest_step(),
-                          args=train.ocp.args.StandardRestore(trainer.abstract_state))
+                          args=ocp.args.StandardRestore(trainer.abstract_state))
   return jax.device_get(state.params), manager.latest_step()
 
 
@@ -58,6 +67,7 @@ LOSSES_SCRIPT = """
 import json, sys
 import jax
 from mmcap import train
+from mmcap.errors import InputError
 sys.path.insert(0, 'tests')
 from conftest import tiny_config
 config = tiny_config()
@@ -125,6 +135,6 @@ def test_bad_config_is_named_and_writes_nothing(config, tmp_path, field, value, 
   section = config[sections[0]] if sections else config
   section[name] = value
   workdir = tmp_path / 'run'
-  with pytest.raises(train.InputError, match=message):
+  with pytest.raises(InputError, match=message):
     train.train_and_evaluate(config, str(workdir))
   assert not (workdir / 'checkpoints').exists()

@@ -134,5 +134,5 @@ def prepare(config: ml_collections.ConfigDict, output_dir: str) -> None:
       features,
       vocab,
       output_dir,
-      source={'captions': 'mmcap demo', 'features': f'demo seed {config.seed}'},
+      source={'captions': 'mmcap demo', 'demo_config': config.to_dict()},
   )
