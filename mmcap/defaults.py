@@ -27,15 +27,20 @@ def default_config() -> ml_collections.ConfigDict:
   config.dataset.demo.num_test_images = 300
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'lrcn'
-  config.model.variant = '2f'  # '1u', '2u' or '2f'
-  config.model.embed_dim = 1000
-  config.model.hidden_dim = 1000
+  config.model.name = 'lrcn'  # 'lrcn', 'mrnn' or 'rnn_base'
+  config.model.variant = '2f'  # LRCN: '1u', '2u' or '2f'
+  config.model.embed_dim = 1000  # m-RNN: word embedding I
+  config.model.hidden_dim = 1000  # m-RNN: word embedding II = recurrent layer
+  config.model.multimodal_dim = 512  # m-RNN only
   config.model.feature_dropout = 0.5
   config.model.init_scale = 0.08  # U(-0.08, 0.08) weights
   config.model.vocab_multiple = 128  # logits padded to this multiple, masked
   config.model.dtype = 'float32'  # or 'bfloat16' compute, float32 params
   config.model.unroll = 1  # lax.scan unroll
+
+  # 'token': mean NLL per target token (LRCN's Caffe loss); 'sentence': NLL
+  # summed over each sentence, averaged over sentences (m-RNN's cost).
+  config.loss_normalization = 'token'
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = 'sgd'  # or 'adam'
@@ -44,6 +49,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.optimizer.lr_decay_factor = 0.5
   config.optimizer.lr_decay_steps = 20_000
   config.optimizer.grad_clip_norm = 10.0
+  # Adds weight_decay * theta to the gradient: an L2 term (weight_decay / 2)
+  # * ||theta||^2 in the cost.
   config.optimizer.weight_decay = 0.0
 
   config.batch_size = 100  # captions, global
@@ -52,4 +59,25 @@ def default_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 100
   config.checkpoint_every_steps = 5000
   config.num_sample_captions = 5
+  return config
+
+
+def mrnn_config() -> ml_collections.ConfigDict:
+  """m-RNN at the paper's sizes, with its per-sentence cost plus L2.
+
+  The sizes and the cost are the paper's. Its optimizer settings are not in
+  the sources mmcap follows: SGD with momentum, the learning rate, its decay,
+  the L2 weight and the step count below are mmcap's estimates.
+  """
+  config = default_config()
+  config.model.name = 'mrnn'  # 'rnn_base' for the language-only baseline
+  config.model.embed_dim = 128
+  config.model.hidden_dim = 256
+  config.model.multimodal_dim = 512
+  config.model.feature_dropout = 0.0
+  config.loss_normalization = 'sentence'
+  config.optimizer.learning_rate = 0.002
+  config.optimizer.weight_decay = 1e-4
+  config.num_train_steps = 100_000
+  config.dataset.train_splits = 'train'
   return config

@@ -78,13 +78,21 @@ def token_nll(model, params, batch, rng=None) -> tuple[jax.Array, jax.Array]:
   return jnp.sum(nll * weights), jnp.sum(weights)
 
 
-def train_step(state: TrainState, batch, *, model, optimizer):
-  """One optimizer step on the mean NLL per target token."""
+LOSS_NORMALIZATIONS = ('token', 'sentence')
+
+
+def train_step(state: TrainState, batch, *, model, optimizer, normalization):
+  """One optimizer step on the NLL per target token or per sentence."""
   rng = jax.random.fold_in(state.rng, state.step)
+  if normalization == 'token':
+    count = jnp.sum(batch['targets'] != PAD_ID)
+  else:
+    count = jnp.sum(jnp.any(batch['targets'] != PAD_ID, axis=1))
+  count = jnp.maximum(count, 1).astype(jnp.float32)
 
   def loss_fn(params):
     sum_nll, num_tokens = token_nll(model, params, batch, rng)
-    return sum_nll / jnp.maximum(num_tokens, 1.0), num_tokens
+    return sum_nll / count, num_tokens
 
   (loss, num_tokens), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params
@@ -96,6 +104,7 @@ def train_step(state: TrainState, batch, *, model, optimizer):
   )
   return new_state, {
       'loss': loss,
+      'nll_per_token': loss * count / jnp.maximum(num_tokens, 1.0),
       'num_tokens': num_tokens,
       'grad_norm': optax.global_norm(grads),
       'param_norm': optax.global_norm(params),
@@ -165,6 +174,11 @@ class Trainer:
         os.path.join(self.dataset_dir, records.VOCAB_FILE)
     )
     self.model = models.build(config.model, len(self.vocab))
+    if config.loss_normalization not in LOSS_NORMALIZATIONS:
+      raise InputError(
+          f'--config.loss_normalization={config.loss_normalization!r}:'
+          f' expected one of {LOSS_NORMALIZATIONS}'
+      )
     self.optimizer = make_optimizer(config.optimizer)
 
     mesh = jax.make_mesh(
@@ -180,7 +194,12 @@ class Trainer:
         self.state_sharding,
     )
     self.train_step = jax.jit(
-        functools.partial(train_step, model=self.model, optimizer=self.optimizer),
+        functools.partial(
+            train_step,
+            model=self.model,
+            optimizer=self.optimizer,
+            normalization=config.loss_normalization,
+        ),
         in_shardings=(self.state_sharding, self.data_sharding),
         out_shardings=(self.state_sharding, self.replicated),
         donate_argnums=0,
@@ -342,13 +361,13 @@ def train_and_evaluate(
       now = time.perf_counter()
       scalars = {
           k: float(np.mean([m[k] for m in fetched]))
-          for k in ('loss', 'grad_norm', 'param_norm')
+          for k in ('loss', 'nll_per_token', 'grad_norm', 'param_norm')
       }
       if not np.isfinite(scalars['loss']):
         raise FloatingPointError(
             f'loss is {scalars["loss"]} at step {step}; stopping'
         )
-      scalars['perplexity'] = float(np.exp(scalars['loss']))
+      scalars['perplexity'] = float(np.exp(scalars.pop('nll_per_token')))
       scalars['steps_per_sec'] = (step - last_step) / (now - last_time)
       scalars['tokens_per_sec'] = sum(m['num_tokens'] for m in fetched) / (
           now - last_time

@@ -29,6 +29,7 @@ def tiny_config() -> ml_collections.ConfigDict:
   config.dataset.demo.num_test_images = 10
   config.model.embed_dim = 8
   config.model.hidden_dim = 16
+  config.model.multimodal_dim = 16
   config.model.feature_dropout = 0.1
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 1e-2

@@ -1,4 +1,4 @@
-"""LRCN against a slow NumPy implementation of the written equations."""
+"""Every model against a slow NumPy implementation of its written equations."""
 
 import jax
 import jax.numpy as jnp
@@ -47,12 +47,49 @@ def lrcn_reference(variant, params, features, inputs):
   else:
     h1 = lstm_reference(words, p['lstms_0'])
     top = lstm_reference(h1, p['lstms_1'], features, p['lstms_1']['static_proj'])
-  return top @ p['output']['kernel'] + p['output']['bias']
+  return top @ p['output']['Dense_0']['kernel'] + p['output']['Dense_0']['bias']
 
 
-def build(variant, dtype='float32'):
+def mrnn_reference(use_image, params, features, inputs):
+  """w = W2 W1 x + b2; r = ReLU(U r + w); m = 1.7159 tanh(2/3 (V_w w + V_r r
+  + V_I I + b)); logits = W_o m + b_o. Step by step."""
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+  r = np.zeros((inputs.shape[0], p['recurrent']['recurrent_kernel'].shape[0]))
+  outputs = []
+  for t in range(inputs.shape[1]):
+    w = p['embed_1']['embedding'][inputs[:, t]] @ p['embed_2']['kernel'] + p['embed_2']['bias']
+    r = np.maximum(r @ p['recurrent']['recurrent_kernel'] + w, 0)
+    pre = (w @ p['multimodal_word']['kernel'] + p['multimodal_word']['bias']
+           + r @ p['multimodal_recurrent']['kernel'])
+    if use_image:
+      pre = pre + features @ p['multimodal_image']['kernel']
+    m = 1.7159 * np.tanh(2 * pre / 3)
+    outputs.append(m @ p['output']['Dense_0']['kernel'] + p['output']['Dense_0']['bias'])
+  return np.stack(outputs, 1)
+
+
+def reference(name, params, features, inputs):
+  if name in ('mrnn', 'rnn_base'):
+    return mrnn_reference(name == 'mrnn', params, features, inputs)
+  return lrcn_reference(name, params, features, inputs)
+
+
+MODELS = ['1u', '2u', '2f', 'mrnn', 'rnn_base']
+
+
+def model_config(name, dtype='float32'):
+  """Tiny sizes; `name` is an LRCN variant or 'mrnn' / 'rnn_base'."""
   config = tiny_config().model
-  config.variant, config.dtype, config.vocab_multiple = variant, dtype, 8
+  if name in ('mrnn', 'rnn_base'):
+    config.name, config.multimodal_dim = name, 12
+  else:
+    config.variant = name
+  config.dtype, config.vocab_multiple = dtype, 8
+  return config
+
+
+def build(name, dtype='float32'):
+  config = model_config(name, dtype)
   config.init_scale = 0.5  # logits of order 1, so the tolerances bite
   model = models.build(config, VOCAB)
   rng = np.random.default_rng(0)
@@ -62,20 +99,20 @@ def build(variant, dtype='float32'):
   return model, params, features, inputs
 
 
-@pytest.mark.parametrize('variant', ['1u', '2u', '2f'])
-def test_forward_equals_numpy_equations(variant):
-  model, params, features, inputs = build(variant)
+@pytest.mark.parametrize('name', MODELS)
+def test_forward_equals_numpy_equations(name):
+  model, params, features, inputs = build(name)
   logits = model.apply({'params': params}, features, inputs)
   assert logits.shape == (BATCH, STEPS, 16)  # 13 padded to a multiple of 8
   np.testing.assert_allclose(
-      logits[..., :VOCAB], lrcn_reference(variant, params, features, inputs)[..., :VOCAB],
+      logits[..., :VOCAB], reference(name, params, features, inputs)[..., :VOCAB],
       rtol=1e-5, atol=1e-5)
   assert (logits[..., VOCAB:] <= -1e8).all()  # padding columns masked
 
 
-@pytest.mark.parametrize('variant', ['1u', '2u', '2f'])
-def test_decode_steps_equal_teacher_forcing(variant):
-  model, params, features, inputs = build(variant)
+@pytest.mark.parametrize('name', MODELS)
+def test_decode_steps_equal_teacher_forcing(name):
+  model, params, features, inputs = build(name)
   full = model.apply({'params': params}, features, inputs)
   state = model.apply({'params': params}, features, method=model.init_decode)
   for t in range(STEPS):
@@ -84,8 +121,9 @@ def test_decode_steps_equal_teacher_forcing(variant):
     np.testing.assert_allclose(logits, full[:, t], rtol=1e-5, atol=1e-5)
 
 
-def test_padding_does_not_change_the_loss():
-  model, params, features, inputs = build('2f')
+@pytest.mark.parametrize('name', MODELS)
+def test_padding_does_not_change_the_loss(name):
+  model, params, features, inputs = build(name)
   targets = np.concatenate([inputs[:, 1:], np.full((BATCH, 1), 2)], 1).astype(np.int32)
   targets[0, 3:] = PAD_ID  # a shorter caption
   batch = {'features': features, 'inputs': inputs, 'targets': targets}
@@ -101,9 +139,10 @@ def test_padding_does_not_change_the_loss():
   np.testing.assert_allclose(nll, nll_long, rtol=1e-6)
 
 
-def test_bfloat16_compute_stays_close_with_float32_params():
-  model32, params, features, inputs = build('2f')
-  model16 = build('2f', 'bfloat16')[0]
+@pytest.mark.parametrize('name', ['2f', 'mrnn'])
+def test_bfloat16_compute_stays_close_with_float32_params(name):
+  model32, params, features, inputs = build(name)
+  model16 = build(name, 'bfloat16')[0]
   assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
   logits16 = model16.apply({'params': params}, features, inputs)
   logits32 = model32.apply({'params': params}, features, inputs)
@@ -111,11 +150,71 @@ def test_bfloat16_compute_stays_close_with_float32_params():
   np.testing.assert_allclose(logits16[..., :VOCAB], logits32[..., :VOCAB], atol=2e-2)
 
 
-def test_gradients_are_finite():
-  model, params, features, inputs = build('2f')
+@pytest.mark.parametrize('name', MODELS)
+def test_gradients_are_finite(name):
+  model, params, features, inputs = build(name)
   batch = {'features': features, 'inputs': inputs, 'targets': inputs}
   grads = jax.grad(lambda p: train.token_nll(model, p, batch)[0])(params)
   assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
+
+
+def lrcn_count(variant, V, E, H, F):
+  """Closed form: embedding, LSTMs (W_x + b + W_h [+ W_image]), softmax."""
+  Vp = -(-V // 128) * 128
+  lstm = lambda d_in, static: 4 * H * (d_in + 1 + H + static)
+  layers = {
+      '1u': lstm(E, F),
+      '2u': lstm(E, F) + lstm(H, 0),
+      '2f': lstm(E, 0) + lstm(H, F),
+  }[variant]
+  return V * E + layers + H * Vp + Vp
+
+
+def mrnn_count(use_image, V, F, E1=128, E2=256, M=512):
+  """Closed form: W1, W2 + b2, U_r, V_w + b, V_r, [V_I], softmax."""
+  Vp = -(-V // 128) * 128
+  return (V * E1 + E1 * E2 + E2 + E2 * E2 + E2 * M + M + E2 * M
+          + use_image * F * M + M * Vp + Vp)
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_parameter_counts_at_paper_sizes(name):
+  V, F = 8800 + 4, 4096  # COCO words seen >= 5 times, with mmcap's 4 specials
+  config = tiny_config().model
+  if name in ('mrnn', 'rnn_base'):
+    config.name, config.embed_dim, config.hidden_dim = name, 128, 256
+    config.multimodal_dim = 512
+    expected = mrnn_count(name == 'mrnn', V, F)
+  else:
+    config.variant, config.embed_dim, config.hidden_dim = name, 1000, 1000
+    expected = lrcn_count(name, V, 1000, 1000, F)
+  model = models.build(config, V)
+  shapes = jax.eval_shape(
+      model.init, jax.random.key(0), jnp.zeros((1, F)), jnp.zeros((1, 20), jnp.int32))
+  assert sum(np.prod(p.shape) for p in jax.tree.leaves(shapes)) == expected
+
+
+def test_rnn_base_ignores_the_image():
+  model, params, features, inputs = build('rnn_base')
+  other = model.apply({'params': params}, features + 1.0, inputs)
+  np.testing.assert_array_equal(model.apply({'params': params}, features, inputs), other)
+
+
+def test_sentence_normalization_is_the_papers_cost():
+  """m-RNN's cost: summed NLL of each sentence, averaged over sentences."""
+  model, params, features, inputs = build('mrnn')
+  model = model.clone(feature_dropout=0.0)  # train_step's loss equals eval's
+  targets = np.concatenate([inputs[:, 1:], np.full((BATCH, 1), 2)], 1).astype(np.int32)
+  targets[0, 2:] = PAD_ID
+  batch = {'features': features, 'inputs': inputs, 'targets': targets}
+  optimizer = train.make_optimizer(tiny_config().optimizer)
+  state = train.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params),
+                           jax.random.key(0))
+  nll, _ = train.token_nll(model, params, batch)
+  for normalization, count in (('sentence', BATCH), ('token', BATCH * STEPS - 3)):
+    _, metrics = train.train_step(state, batch, model=model, optimizer=optimizer,
+                                  normalization=normalization)
+    np.testing.assert_allclose(metrics['loss'], nll / count, rtol=1e-6)
 
 
 def test_unknown_model_is_named():

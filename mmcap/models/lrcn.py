@@ -14,15 +14,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmcap.models.recurrence import LSTM, Carry, symmetric_uniform
+from mmcap.models.recurrence import LSTM, Carry, VocabularyLogits, symmetric_uniform
 
 VARIANTS = ('1u', '2u', '2f')
 # The LSTM (0 = bottom, 1 = top) that receives the image, per variant.
 _IMAGE_LAYER = {'1u': 0, '2u': 0, '2f': 1}
-
-
-def padded_size(size: int, multiple: int) -> int:
-  return -(-size // multiple) * multiple
 
 
 class LRCN(nn.Module):
@@ -53,10 +49,8 @@ class LRCN(nn.Module):
         for _ in range(num_layers)
     ]
     self.dropout = nn.Dropout(self.feature_dropout)
-    self.output = nn.Dense(
-        padded_size(self.vocab_size, self.vocab_multiple),
-        kernel_init=init,
-        dtype=self.dtype,
+    self.output = VocabularyLogits(
+        self.vocab_size, self.vocab_multiple, self.init_scale, self.dtype
     )
 
   def _image_gates(self, features_bf: jax.Array, train: bool) -> list:
@@ -66,11 +60,6 @@ class LRCN(nn.Module):
     gates[layer] = self.lstms[layer].static_gates(features)
     return gates
 
-  def _logits(self, h: jax.Array) -> jax.Array:
-    logits = self.output(h).astype(jnp.float32)
-    valid = jnp.arange(logits.shape[-1]) < self.vocab_size
-    return jnp.where(valid, logits, -1e9)
-
   def __call__(
       self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
@@ -79,7 +68,7 @@ class LRCN(nn.Module):
     h = self.embed(inputs_bt)
     for lstm, gates in zip(self.lstms, image_gates):
       h = lstm(h, gates)
-    return self._logits(h)
+    return self.output(h)
 
   def init_decode(self, features_bf: jax.Array) -> dict[str, Any]:
     """Decoder state: zero LSTM states and the image terms, computed once."""
@@ -100,4 +89,4 @@ class LRCN(nn.Module):
     ):
       carry, h = lstm.step(carry, h, gates)
       carries.append(carry)
-    return self._logits(h), {**state, 'carries': carries}
+    return self.output(h), {**state, 'carries': carries}

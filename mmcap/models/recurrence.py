@@ -1,10 +1,11 @@
 """The recurrence core: pure step functions scanned over time.
 
-Only the truly sequential work is inside the scan: one fused [B, H] x [H, 4H]
-matmul and the gate arithmetic. Input projections are computed for all time
-steps at once outside it (`LSTM.gate_inputs`), and a static input such as the
-image is projected once per sequence (`LSTM.static_gates`) and added to every
-step. Gates are ordered i, f, o, g; states are kept in float32.
+Only the truly sequential work is inside the scan: for the LSTM one fused
+[B, H] x [H, 4H] matmul and the gate arithmetic, for m-RNN's ReLU recurrence
+one [B, H] x [H, H] matmul and a ReLU. Input projections are computed for all
+time steps at once outside it (`LSTM.gate_inputs`), and a static input such as
+the image is projected once per sequence (`LSTM.static_gates`) and added to
+every step. Gates are ordered i, f, o, g; states are kept in float32.
 """
 
 from collections.abc import Callable
@@ -46,6 +47,27 @@ def lstm_step(
   c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
   h = jax.nn.sigmoid(o) * jnp.tanh(c)
   return (h, c), h
+
+
+def relu_rnn_step(
+    recurrent_kernel: jax.Array, r: jax.Array, inputs: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+  """m-RNN's recurrent layer: r(t) = ReLU(U_r . r(t-1) + w(t)).
+
+  Args:
+    recurrent_kernel: [H, H] (U_r transposed), in the compute dtype.
+    r: [B, H] float32, the previous state.
+    inputs: [B, H] float32, w(t).
+  """
+  r = jax.nn.relu(
+      inputs
+      + jnp.dot(
+          r.astype(recurrent_kernel.dtype),
+          recurrent_kernel,
+          preferred_element_type=jnp.float32,
+      )
+  )
+  return r, r
 
 
 def scan_time(step, carry, inputs_btx: jax.Array, unroll: int):
@@ -112,3 +134,57 @@ class LSTM(nn.Module):
     """One time step, for decoding."""
     gates = self.gate_inputs(x_bd, static_gates)
     return lstm_step(self.recurrent_kernel.astype(self.dtype), carry, gates)
+
+
+class ReluRNN(nn.Module):
+  """m-RNN's recurrent layer; its input w(t) already has the state's size."""
+
+  hidden_dim: int
+  init_scale: float = 0.08
+  dtype: Any = jnp.float32
+  unroll: int = 1
+
+  def setup(self):
+    self.recurrent_kernel = self.param(
+        'recurrent_kernel',
+        symmetric_uniform(self.init_scale),
+        (self.hidden_dim, self.hidden_dim),
+    )
+
+  def initial_state(self, batch_size: int) -> jax.Array:
+    return jnp.zeros((batch_size, self.hidden_dim), jnp.float32)
+
+  def __call__(self, w_bth: jax.Array) -> jax.Array:
+    """States r [B, T, H] from a zero initial state."""
+    kernel = self.recurrent_kernel.astype(self.dtype)
+    step = lambda r, w: relu_rnn_step(kernel, r, w)
+    _, r_bth = scan_time(
+        step,
+        self.initial_state(w_bth.shape[0]),
+        w_bth.astype(jnp.float32),
+        self.unroll,
+    )
+    return r_bth
+
+  def step(self, r: jax.Array, w_bh: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One time step, for decoding."""
+    kernel = self.recurrent_kernel.astype(self.dtype)
+    return relu_rnn_step(kernel, r, w_bh.astype(jnp.float32))
+
+
+class VocabularyLogits(nn.Module):
+  """The softmax layer's logits over the vocabulary padded to a multiple of
+  `vocab_multiple` (for matmul tiling); padding columns get -1e9."""
+
+  vocab_size: int
+  vocab_multiple: int
+  init_scale: float = 0.08
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    padded = -(-self.vocab_size // self.vocab_multiple) * self.vocab_multiple
+    logits = nn.Dense(
+        padded, kernel_init=symmetric_uniform(self.init_scale), dtype=self.dtype
+    )(x).astype(jnp.float32)
+    return jnp.where(jnp.arange(padded) < self.vocab_size, logits, -1e9)

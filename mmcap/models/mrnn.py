@@ -1,0 +1,108 @@
+"""m-RNN (Mao et al., 2014/2015) and its language-only baseline RNN-Base.
+
+Per time step, as written in the paper (sizes from config, paper in brackets):
+  word embedding I [128], then word embedding II [256]:  w(t)
+  recurrent layer [256]:   r(t) = ReLU(U_r . r(t-1) + w(t))
+  multimodal layer [512]:  m(t) = g2(V_w . w(t) + V_r . r(t) + V_I . I),
+                           g2(x) = 1.7159 . tanh(2x / 3)
+  softmax over the vocabulary from m(t).
+No nonlinearity is stated for the embedding layers, so both are linear. Only
+r(t) is sequential: the embeddings, the multimodal layer and the softmax run
+over all time steps at once, and V_I . I once per sentence. RNN-Base is the
+same network without the V_I . I term.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from mmcap.models.recurrence import ReluRNN, VocabularyLogits, symmetric_uniform
+
+
+def scaled_tanh(x: jax.Array) -> jax.Array:
+  """g2(x) = 1.7159 tanh(2x/3), LeCun's scaled tanh."""
+  return 1.7159 * jnp.tanh(2.0 * x / 3.0)
+
+
+class MRNN(nn.Module):
+  """m-RNN captioner; `use_image=False` gives RNN-Base."""
+
+  vocab_size: int
+  use_image: bool = True
+  embed_dim: int = 128
+  hidden_dim: int = 256
+  multimodal_dim: int = 512
+  feature_dropout: float = 0.0
+  init_scale: float = 0.08
+  vocab_multiple: int = 128
+  dtype: Any = jnp.float32
+  unroll: int = 1
+
+  def setup(self):
+    init = symmetric_uniform(self.init_scale)
+
+    def dense(features, use_bias=False):
+      return nn.Dense(
+          features, use_bias=use_bias, kernel_init=init, dtype=self.dtype
+      )
+
+    self.embed_1 = nn.Embed(
+        self.vocab_size, self.embed_dim, embedding_init=init, dtype=self.dtype
+    )
+    self.embed_2 = dense(self.hidden_dim, use_bias=True)
+    self.recurrent = ReluRNN(
+        self.hidden_dim, self.init_scale, self.dtype, self.unroll
+    )
+    self.multimodal_word = dense(self.multimodal_dim, use_bias=True)  # V_w, b
+    self.multimodal_recurrent = dense(self.multimodal_dim)  # V_r
+    if self.use_image:
+      self.multimodal_image = dense(self.multimodal_dim)  # V_I
+      self.dropout = nn.Dropout(self.feature_dropout)
+    self.output = VocabularyLogits(
+        self.vocab_size, self.vocab_multiple, self.init_scale, self.dtype
+    )
+
+  def _image_term(self, features_bf: jax.Array, train: bool) -> jax.Array:
+    """V_I . I, [B, multimodal_dim]; zeros for RNN-Base."""
+    if not self.use_image:
+      return jnp.zeros((features_bf.shape[0], self.multimodal_dim), jnp.float32)
+    features = self.dropout(features_bf, deterministic=not train)
+    return self.multimodal_image(features).astype(jnp.float32)
+
+  def _words(self, tokens: jax.Array) -> jax.Array:
+    return self.embed_2(self.embed_1(tokens)).astype(jnp.float32)
+
+  def _multimodal_logits(self, w, r, image_term) -> jax.Array:
+    pre = (
+        self.multimodal_word(w).astype(jnp.float32)
+        + self.multimodal_recurrent(r).astype(jnp.float32)
+        + image_term
+    )
+    return self.output(scaled_tanh(pre))
+
+  def __call__(
+      self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
+  ) -> jax.Array:
+    """Next-word logits [B, T, V_padded] given the image and the prefix."""
+    w = self._words(inputs_bt)
+    r = self.recurrent(w)
+    image_term = self._image_term(features_bf, train)[:, None, :]
+    return self._multimodal_logits(w, r, image_term)
+
+  def init_decode(self, features_bf: jax.Array) -> dict[str, jax.Array]:
+    """Decoder state: zero r(0) and the image term, computed once."""
+    return {
+        'r': self.recurrent.initial_state(features_bf.shape[0]),
+        'image_term': self._image_term(features_bf, train=False),
+    }
+
+  def decode_step(
+      self, state: dict[str, jax.Array], tokens_b: jax.Array
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Logits [B, V_padded] for the next word, and the advanced state."""
+    w = self._words(tokens_b)
+    r, _ = self.recurrent.step(state['r'], w)
+    logits = self._multimodal_logits(w, r, state['image_term'])
+    return logits, {**state, 'r': r}
