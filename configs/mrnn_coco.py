@@ -1,0 +1,24 @@
+r"""m-RNN on MS COCO (Karpathy splits).
+
+  python -m mmcap.prepare --karpathy_json=dataset_coco.json \
+      --features=vgg_feats.mat --output_dir=data/coco
+  python -m mmcap.main --config=configs/mrnn_coco.py \
+      --workdir=runs/mrnn_coco --config.dataset.dir=data/coco
+
+Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
+multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
+estimates (see mmcap/defaults.py: mrnn_config). Trains on train + restval.
+
+Result to expect: the seed material reports no m-RNN figure on COCO; not yet
+measured with mmcap.
+"""
+
+import ml_collections
+
+from mmcap.defaults import mrnn_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = mrnn_config()
+  config.dataset.train_splits = 'train,restval'
+  return config

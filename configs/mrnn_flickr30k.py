@@ -1,0 +1,25 @@
+r"""m-RNN on Flickr30k (Karpathy splits).
+
+  python -m mmcap.prepare --karpathy_json=dataset_flickr30k.json \
+      --features=vgg_feats.mat --output_dir=data/flickr30k
+  python -m mmcap.main --config=configs/mrnn_flickr30k.py \
+      --workdir=runs/mrnn_flickr30k --config.dataset.dir=data/flickr30k
+
+Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
+multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
+estimates (see mmcap/defaults.py: mrnn_config).
+
+Result to expect, from the paper (AlexNet "decaf" features): sentence
+retrieval R@1/5/10 18.4 / 40.2 / 50.9, median rank 10; image retrieval
+12.6 / 31.2 / 41.5, median rank 16; BLEU-1/2/3 54.79 / 23.92 / 19.52 (as
+quoted by the LRCN paper). Not yet reproduced with mmcap; retrieval
+evaluation is not in mmcap yet.
+"""
+
+import ml_collections
+
+from mmcap.defaults import mrnn_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  return mrnn_config()

@@ -1,0 +1,25 @@
+r"""m-RNN on Flickr8k (the paper's retrieval benchmark).
+
+  python -m mmcap.prepare --flickr8k_dir=Flickr8k_text \
+      --features=feats.npy --output_dir=data/flickr8k
+  python -m mmcap.main --config=configs/mrnn_flickr8k.py \
+      --workdir=runs/mrnn_flickr8k --config.dataset.dir=data/flickr8k
+
+Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
+multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
+estimates (see mmcap/defaults.py: mrnn_config).
+
+Result to expect, from the paper (AlexNet "decaf" features), retrieval by
+likelihood on the 1,000 test images: sentence retrieval R@1/5/10
+14.5 / 37.2 / 48.5, median rank 11; image retrieval 11.5 / 31.0 / 42.4,
+median rank 15. Retrieval evaluation is not in mmcap yet; this config
+reports perplexity, BLEU and CIDEr-D.
+"""
+
+import ml_collections
+
+from mmcap.defaults import mrnn_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  return mrnn_config()

@@ -1,0 +1,62 @@
+"""Every config in configs/ loads, builds its model and takes a train step."""
+
+import importlib.util
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from mmcap import train
+
+from conftest import REPO, tiny_config
+
+CONFIGS = sorted(n for n in os.listdir(os.path.join(REPO, 'configs')) if n.endswith('.py'))
+
+
+def load(name):
+  spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(REPO, 'configs', name))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def test_all_paper_configs_are_present():
+  assert set(CONFIGS) >= {'demo.py', 'lrcn_coco.py', 'lrcn_flickr30k.py', 'mrnn_iaprtc12.py',
+                          'mrnn_flickr8k.py', 'mrnn_flickr30k.py', 'mrnn_coco.py'}
+
+
+def test_paper_hyperparameters():
+  lrcn = load('lrcn_coco.py')
+  assert (lrcn.model.name, lrcn.model.variant) == ('lrcn', '2f')
+  assert lrcn.model.embed_dim == lrcn.model.hidden_dim == 1000
+  assert lrcn.optimizer.learning_rate == 0.01 and lrcn.optimizer.momentum == 0.9
+  assert (lrcn.optimizer.lr_decay_factor, lrcn.optimizer.lr_decay_steps) == (0.5, 20_000)
+  assert lrcn.num_train_steps == 110_000 and lrcn.batch_size == 100
+  assert lrcn.optimizer.grad_clip_norm == 10 and lrcn.model.feature_dropout == 0.5
+  assert lrcn.dataset.max_steps == 20 and lrcn.dataset.train_splits == 'train,restval'
+  mrnn = load('mrnn_iaprtc12.py')
+  assert mrnn.model.name == 'mrnn' and mrnn.loss_normalization == 'sentence'
+  assert (mrnn.model.embed_dim, mrnn.model.hidden_dim, mrnn.model.multimodal_dim) == (128, 256, 512)
+  assert mrnn.optimizer.weight_decay > 0  # the cost's L2 term
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_builds_and_takes_a_train_step(name, tmp_path):
+  config = load(name)
+  tiny = tiny_config()
+  config.dataset.source = 'demo'
+  config.dataset.demo = tiny.dataset.demo
+  config.dataset.train_splits, config.dataset.eval_splits = 'train', 'val,test'
+  config.dataset.max_steps = tiny.dataset.max_steps
+  for field in ('embed_dim', 'hidden_dim', 'multimodal_dim'):
+    config.model[field] = tiny.model[field]
+  config.batch_size = config.eval_batch_size = 8
+  trainer = train.Trainer(config, str(tmp_path))
+  state = trainer.initial_state()
+  batches = train.pipeline.train_batches(
+      trainer.dataset_dir, trainer.info, ['train'], 8, config.dataset.max_steps, 50, seed=0)
+  new_state, metrics = trainer.train_step(state, trainer.to_global(next(batches)))
+  assert int(new_state.step) == 1 and np.isfinite(float(metrics['loss']))
+  assert not jax.tree.all(jax.tree.map(np.array_equal, new_state.params,
+                                       trainer.initial_state().params))
