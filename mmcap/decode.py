@@ -1,33 +1,202 @@
-"""Caption decoding through a model's step interface, with fixed shapes.
+"""Caption decoding for every model: greedy, sampling and beam search.
 
-A model exposes `init_decode(features) -> state` (image terms computed once)
-and `decode_step(state, tokens) -> (logits, state)`, so no prefix is re-run.
+A model exposes `init_decode(features) -> state`, which computes the image
+terms once per image, and `decode_step(state, tokens) -> (logits, state)`, so
+no prefix is ever re-run. All loops have fixed shapes (batch x beam x
+max_steps) and stop early once every caption has ended. They are pure
+functions of (model, params, features): callers jit them with the static
+arguments bound and state their shardings.
+
+Never generated: <pad> and <bos>; <eos> is not allowed as the first word, so
+no caption is empty. A caption that reaches max_steps without <eos> is kept as
+it is.
 """
 
+import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from mmcap.errors import InputError
+
+METHODS = ('greedy', 'sample', 'beam')
+_NEG_INF = -1e9
 
 
-def greedy(
-    model: nn.Module, params, features_bf: jax.Array, max_steps: int
-) -> jax.Array:
-  """Most likely word at each step: [B, max_steps] ids, <pad> after <eos>.
+def log_probs(logits: jax.Array, step: jax.Array, vocab_size: int) -> jax.Array:
+  """Log-softmax over the words that may be generated at `step` (from 0):
+  not <pad>, <bos>, the padding columns beyond `vocab_size`, nor <eos> first."""
+  ids = jnp.arange(logits.shape[-1])
+  banned = (ids == PAD_ID) | (ids == BOS_ID) | (ids >= vocab_size)
+  banned |= (ids == EOS_ID) & (step == 0)
+  return jax.nn.log_softmax(jnp.where(banned, -jnp.inf, logits.astype(jnp.float32)))
 
-  Pure; callers jit it with `model` and `max_steps` bound, and shardings.
-  """
-  variables = {'params': params}
-  state = model.apply(variables, features_bf, method=model.init_decode)
+
+def _step(model: nn.Module, params, state, tokens):
+  return model.apply({'params': params}, state, tokens, method=model.decode_step)
+
+
+def _init(model: nn.Module, params, features_bf):
+  return model.apply({'params': params}, features_bf, method=model.init_decode)
+
+
+def _sample_loop(model, params, features_bf, max_steps, choose) -> jax.Array:
+  """One token per step chosen by `choose(log_probs, step)`: [B, max_steps]."""
   batch = features_bf.shape[0]
 
-  def step(carry, _):
-    state, tokens, done = carry
-    logits, state = model.apply(variables, state, tokens, method=model.decode_step)
-    tokens = jnp.where(done, PAD_ID, jnp.argmax(logits, -1).astype(jnp.int32))
-    return (state, tokens, done | (tokens == EOS_ID)), tokens
+  def cond(carry):
+    step, _, _, done, _ = carry
+    return (step < max_steps) & ~jnp.all(done)
 
-  start = (state, jnp.full((batch,), BOS_ID, jnp.int32), jnp.zeros(batch, bool))
-  _, tokens_tb = jax.lax.scan(step, start, None, length=max_steps)
-  return tokens_tb.T
+  def body(carry):
+    step, state, tokens, done, out = carry
+    logits, state = _step(model, params, state, tokens)
+    tokens = jnp.where(
+        done, PAD_ID, choose(log_probs(logits, step, model.vocab_size), step)
+    )
+    out = out.at[:, step].set(tokens)
+    return step + 1, state, tokens, done | (tokens == EOS_ID), out
+
+  carry = (
+      jnp.zeros((), jnp.int32),
+      _init(model, params, features_bf),
+      jnp.full((batch,), BOS_ID, jnp.int32),
+      jnp.zeros((batch,), bool),
+      jnp.full((batch, max_steps), PAD_ID, jnp.int32),
+  )
+  return jax.lax.while_loop(cond, body, carry)[-1]
+
+
+def greedy(model: nn.Module, params, features_bf: jax.Array, max_steps: int) -> jax.Array:
+  """The most likely word at each step: [B, max_steps] ids, <pad> after <eos>."""
+  choose = lambda scores, step: jnp.argmax(scores, -1).astype(jnp.int32)
+  return _sample_loop(model, params, features_bf, max_steps, choose)
+
+
+def sample(
+    model: nn.Module,
+    params,
+    features_bf: jax.Array,
+    max_steps: int,
+    rng: jax.Array,
+    temperature: float = 1.0,
+) -> jax.Array:
+  """Words drawn from softmax(logits / temperature); reproducible by `rng`."""
+
+  def choose(scores, step):
+    key = jax.random.fold_in(rng, step)
+    return jax.random.categorical(key, scores / temperature).astype(jnp.int32)
+
+  return _sample_loop(model, params, features_bf, max_steps, choose)
+
+
+def _gather_beams(tree, beam_index_bk: jax.Array):
+  """Reorders each [B * K, ...] leaf by beam index [B, K]."""
+  batch, beams = beam_index_bk.shape
+
+  def gather(x):
+    x = x.reshape((batch, beams) + x.shape[1:])
+    index = beam_index_bk.reshape((batch, beams) + (1,) * (x.ndim - 2))
+    return jnp.take_along_axis(x, index, axis=1).reshape((batch * beams,) + x.shape[2:])
+
+  return jax.tree.map(gather, tree)
+
+
+def beam_search(
+    model: nn.Module,
+    params,
+    features_bf: jax.Array,
+    max_steps: int,
+    beam_size: int,
+    length_alpha: float = 0.0,
+) -> tuple[jax.Array, jax.Array]:
+  """The best of `beam_size` beams per image, by log-probability.
+
+  Beams are kept by their summed log-probability; at the end each is ranked by
+  that sum divided by length**length_alpha (0: no length normalization), the
+  length counting <eos>. Returns tokens [B, max_steps] and their summed
+  log-probabilities [B].
+  """
+  batch, beams = features_bf.shape[0], beam_size
+  state = jax.tree.map(
+      lambda x: jnp.repeat(x, beams, axis=0), _init(model, params, features_bf)
+  )
+  # Beam 0 starts live; the others start ended at a score no real caption
+  # reaches, so they are only carried until real candidates replace them.
+  first = jnp.arange(beams) == 0
+  scores = jnp.broadcast_to(jnp.where(first, 0.0, _NEG_INF), (batch, beams))
+  done = jnp.broadcast_to(~first, (batch, beams))
+
+  def cond(carry):
+    step, _, _, done, _, _ = carry
+    return (step < max_steps) & ~jnp.all(done)
+
+  def body(carry):
+    step, state, scores, done, out, last = carry
+    logits, state = _step(model, params, state, last.reshape(-1))
+    word_scores = log_probs(logits, step, model.vocab_size)
+    word_scores = word_scores.reshape(batch, beams, -1)
+    vocab = word_scores.shape[-1]
+    # An ended beam goes on only as itself: <pad>, score unchanged.
+    stay = jnp.full((vocab,), -jnp.inf).at[PAD_ID].set(0.0)
+    word_scores = jnp.where(done[:, :, None], stay, word_scores)
+    candidates = (scores[:, :, None] + word_scores).reshape(batch, beams * vocab)
+    scores, index = jax.lax.top_k(candidates, beams)
+    beam_index, tokens = index // vocab, (index % vocab).astype(jnp.int32)
+    state = _gather_beams(state, beam_index)
+    out = jnp.take_along_axis(out, beam_index[:, :, None], axis=1)
+    out = out.at[:, :, step].set(tokens)
+    done = jnp.take_along_axis(done, beam_index, axis=1) | (tokens == EOS_ID)
+    return step + 1, state, scores, done, out, tokens
+
+  carry = (
+      jnp.zeros((), jnp.int32),
+      state,
+      scores,
+      done,
+      jnp.full((batch, beams, max_steps), PAD_ID, jnp.int32),
+      jnp.full((batch, beams), BOS_ID, jnp.int32),
+  )
+  _, _, scores, _, out, _ = jax.lax.while_loop(cond, body, carry)
+  lengths = jnp.maximum(jnp.sum(out != PAD_ID, axis=-1), 1).astype(jnp.float32)
+  best = jnp.argmax(scores / lengths**length_alpha, axis=1)
+  tokens = jnp.take_along_axis(out, best[:, None, None], axis=1)[:, 0]
+  return tokens, jnp.take_along_axis(scores, best[:, None], axis=1)[:, 0]
+
+
+def decoder(
+    model: nn.Module, config: ml_collections.ConfigDict, max_steps: int
+):
+  """`fn(params, features_bf) -> tokens [B, max_steps]` chosen by config."""
+  if config.method == 'greedy':
+    return functools.partial(greedy, model, max_steps=max_steps)
+  if config.method == 'sample':
+    if config.temperature <= 0:
+      raise InputError(
+          f'--config.decode.temperature={config.temperature}: must be > 0'
+      )
+    return functools.partial(
+        sample,
+        model,
+        max_steps=max_steps,
+        rng=jax.random.key(config.seed),
+        temperature=config.temperature,
+    )
+  if config.method == 'beam':
+    if config.beam_size < 1:
+      raise InputError(
+          f'--config.decode.beam_size={config.beam_size}: must be >= 1'
+      )
+
+    def beam(params, features_bf):
+      return beam_search(
+          model, params, features_bf, max_steps, config.beam_size,
+          config.length_alpha,
+      )[0]
+
+    return beam
+  raise InputError(
+      f'--config.decode.method={config.method!r}: expected one of {METHODS}'
+  )

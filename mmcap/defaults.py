@@ -53,6 +53,13 @@ def default_config() -> ml_collections.ConfigDict:
   # * ||theta||^2 in the cost.
   config.optimizer.weight_decay = 0.0
 
+  config.decode = ml_collections.ConfigDict()
+  config.decode.method = 'greedy'  # 'greedy', 'sample' or 'beam'
+  config.decode.beam_size = 3
+  config.decode.length_alpha = 0.0  # beam ranking: log P / length**alpha
+  config.decode.temperature = 1.0  # sampling
+  config.decode.seed = 0  # sampling
+
   config.batch_size = 100  # captions, global
   config.eval_batch_size = 500
   config.num_train_steps = 110_000

@@ -18,7 +18,6 @@ from absl import flags
 from mmcap import errors
 from mmcap.data import records
 from mmcap.data import sources
-from mmcap.data.vocab import Vocabulary
 from mmcap.errors import InputError
 
 _KARPATHY_JSON = flags.DEFINE_string(
@@ -48,36 +47,6 @@ _IMAGES_PER_SHARD = flags.DEFINE_integer(
 flags.mark_flags_as_required(['features', 'output_dir'])
 
 
-def prepare(
-    captions_path: str,
-    images: list[sources.Image],
-    features_path: str,
-    output_dir: str,
-    min_word_count: int = 5,
-    vocab_splits: tuple[str, ...] = ('train', 'restval'),
-    feature_dim: int | None = None,
-    images_per_shard: int = 2000,
-) -> None:
-  """Validates captions and features, builds the vocabulary, writes records."""
-  vocab_sentences = [
-      s for im in images if im.split in vocab_splits for s in im.sentences
-  ]
-  if not vocab_sentences:
-    raise InputError(
-        f'{captions_path}: no captions in the vocabulary splits {vocab_splits}'
-    )
-  features = sources.load_features(features_path, len(images), feature_dim)
-  vocab = Vocabulary.build(vocab_sentences, min_word_count)
-  records.write_dataset(
-      images,
-      features,
-      vocab,
-      output_dir,
-      source={'captions': captions_path, 'features': features_path},
-      images_per_shard=images_per_shard,
-  )
-
-
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
@@ -90,7 +59,7 @@ def main(argv: list[str]) -> None:
   else:
     captions_path = _FLICKR8K_DIR.value
     images = sources.read_flickr8k_text(captions_path)
-  prepare(
+  records.prepare_dataset(
       captions_path,
       images,
       _FEATURES.value,

@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from mmcap import prepare
+from mmcap.data import records
 from mmcap.data import sources
 from mmcap.defaults import default_config
 
@@ -72,7 +72,7 @@ def flickr8k_dataset(tmp_path_factory, flickr8k_images) -> str:
   rng = np.random.default_rng(0)
   np.save(features, rng.normal(size=(len(flickr8k_images), 32)).astype(np.float32))
   output_dir = str(root / 'prepared')
-  prepare.prepare(
+  records.prepare_dataset(
       FLICKR8K_DIR,
       flickr8k_images,
       str(features),

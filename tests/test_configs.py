@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from mmcap import train
+from mmcap.data import pipeline
+from mmcap.experiment import Experiment
 
 from conftest import REPO, tiny_config
 
@@ -52,11 +53,11 @@ def test_config_builds_and_takes_a_train_step(name, tmp_path):
   for field in ('embed_dim', 'hidden_dim', 'multimodal_dim'):
     config.model[field] = tiny.model[field]
   config.batch_size = config.eval_batch_size = 8
-  trainer = train.Trainer(config, str(tmp_path))
-  state = trainer.initial_state()
-  batches = train.pipeline.train_batches(
-      trainer.dataset_dir, trainer.info, ['train'], 8, config.dataset.max_steps, 50, seed=0)
-  new_state, metrics = trainer.train_step(state, trainer.to_global(next(batches)))
+  experiment = Experiment(config, str(tmp_path))
+  state = experiment.initial_state()
+  batches = pipeline.train_batches(
+      experiment.dataset_dir, experiment.info, ['train'], 8, config.dataset.max_steps, 50, seed=0)
+  new_state, metrics = experiment.train_step(state, experiment.to_global(next(batches)))
   assert int(new_state.step) == 1 and np.isfinite(float(metrics['loss']))
   assert not jax.tree.all(jax.tree.map(np.array_equal, new_state.params,
-                                       trainer.initial_state().params))
+                                       experiment.initial_state().params))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmcap import models
-from mmcap import train
+from mmcap import steps
 from mmcap.errors import InputError
 from mmcap.data.vocab import PAD_ID
 
@@ -133,8 +133,8 @@ def test_padding_does_not_change_the_loss(name):
       'targets': np.pad(targets, ((0, 0), (0, 4))),
   }
   longer['inputs'][0, 4:] = 7  # junk after the end must not matter either
-  nll, tokens = train.token_nll(model, params, batch)
-  nll_long, tokens_long = train.token_nll(model, params, longer)
+  nll, tokens = steps.token_nll(model, params, batch)
+  nll_long, tokens_long = steps.token_nll(model, params, longer)
   assert tokens == tokens_long == BATCH * STEPS - 2
   np.testing.assert_allclose(nll, nll_long, rtol=1e-6)
 
@@ -154,7 +154,7 @@ def test_bfloat16_compute_stays_close_with_float32_params(name):
 def test_gradients_are_finite(name):
   model, params, features, inputs = build(name)
   batch = {'features': features, 'inputs': inputs, 'targets': inputs}
-  grads = jax.grad(lambda p: train.token_nll(model, p, batch)[0])(params)
+  grads = jax.grad(lambda p: steps.token_nll(model, p, batch)[0])(params)
   assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
 
 
@@ -207,12 +207,12 @@ def test_sentence_normalization_is_the_papers_cost():
   targets = np.concatenate([inputs[:, 1:], np.full((BATCH, 1), 2)], 1).astype(np.int32)
   targets[0, 2:] = PAD_ID
   batch = {'features': features, 'inputs': inputs, 'targets': targets}
-  optimizer = train.make_optimizer(tiny_config().optimizer)
-  state = train.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params),
+  optimizer = steps.make_optimizer(tiny_config().optimizer)
+  state = steps.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params),
                            jax.random.key(0))
-  nll, _ = train.token_nll(model, params, batch)
+  nll, _ = steps.token_nll(model, params, batch)
   for normalization, count in (('sentence', BATCH), ('token', BATCH * STEPS - 3)):
-    _, metrics = train.train_step(state, batch, model=model, optimizer=optimizer,
+    _, metrics = steps.train_step(state, batch, model=model, optimizer=optimizer,
                                   normalization=normalization)
     np.testing.assert_allclose(metrics['loss'], nll / count, rtol=1e-6)
 

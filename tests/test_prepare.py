@@ -5,7 +5,6 @@ import re
 import numpy as np
 import pytest
 
-from mmcap import prepare
 from mmcap.data import pipeline
 from mmcap.data import records
 from mmcap.data import sources
@@ -84,7 +83,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, flickr8k_images, monkeypatch
 
   monkeypatch.setattr(records, '_example', broken)
   with pytest.raises(OSError):
-    prepare.prepare(FLICKR8K_DIR, flickr8k_images, str(tmp_path / 'f.npy'),
+    records.prepare_dataset(FLICKR8K_DIR, flickr8k_images, str(tmp_path / 'f.npy'),
                     str(tmp_path / 'out'), min_word_count=1)
   assert sorted(os.listdir(tmp_path)) == ['f.npy']
 
@@ -92,7 +91,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, flickr8k_images, monkeypatch
 def test_unknown_words_become_unk(tmp_path):
   captions, features = karpathy_file(
       tmp_path, [('train', ['a', 'dog']), ('train', ['a', 'cat']), ('val', ['a', 'zebra'])])
-  prepare.prepare(captions, sources.read_karpathy_json(captions), features,
+  records.prepare_dataset(captions, sources.read_karpathy_json(captions), features,
                   str(tmp_path / 'out'), min_word_count=2)
   info = records.load_info(str(tmp_path / 'out'))
   batch = next(pipeline.eval_batches(str(tmp_path / 'out'), info, 'val', 1, 5, per_caption=True))

@@ -8,6 +8,7 @@ import pytest
 
 from mmcap import train
 from mmcap.errors import InputError
+from mmcap.experiment import Experiment
 
 from conftest import run_python, tiny_config
 
@@ -40,10 +41,10 @@ def test_demo_data_of_other_settings_is_refused(config, tmp_path):
 
 
 def final_params(workdir, config):
-  trainer = train.Trainer(config, workdir)
+  experiment = Experiment(config, workdir)
   manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')))
   state = manager.restore(manager.latest_step(),
-                          args=ocp.args.StandardRestore(trainer.abstract_state))
+                          args=ocp.args.StandardRestore(experiment.abstract_state))
   return jax.device_get(state.params), manager.latest_step()
 
 
@@ -66,19 +67,19 @@ def test_resumes_from_workdir_exactly(tmp_path):
 LOSSES_SCRIPT = """
 import json, sys
 import jax
-from mmcap import train
-from mmcap.errors import InputError
+from mmcap.data import pipeline
+from mmcap.experiment import Experiment
 sys.path.insert(0, 'tests')
 from conftest import tiny_config
 config = tiny_config()
-trainer = train.Trainer(config, sys.argv[1])
-state = trainer.initial_state()
-batches = train.pipeline.train_batches(
-    trainer.dataset_dir, trainer.info, ['train'], config.batch_size,
+experiment = Experiment(config, sys.argv[1])
+state = experiment.initial_state()
+batches = pipeline.train_batches(
+    experiment.dataset_dir, experiment.info, ['train'], config.batch_size,
     config.dataset.max_steps, config.dataset.shuffle_buffer, seed=0)
 losses = []
 for _ in range(3):
-  state, metrics = trainer.train_step(state, trainer.to_global(next(batches)))
+  state, metrics = experiment.train_step(state, experiment.to_global(next(batches)))
   losses.append(float(metrics['loss']))
 print(json.dumps({'devices': jax.device_count(), 'losses': losses}))
 """

@@ -133,6 +133,36 @@ def write_dataset(
     raise
 
 
+def prepare_dataset(
+    captions_path: str,
+    images: Sequence[sources.Image],
+    features_path: str,
+    output_dir: str,
+    min_word_count: int = 5,
+    vocab_splits: tuple[str, ...] = ('train', 'restval'),
+    feature_dim: int | None = None,
+    images_per_shard: int = 2000,
+) -> None:
+  """Validates captions and features, builds the vocabulary, writes records."""
+  vocab_sentences = [
+      s for im in images if im.split in vocab_splits for s in im.sentences
+  ]
+  if not vocab_sentences:
+    raise InputError(
+        f'{captions_path}: no captions in the vocabulary splits {vocab_splits}'
+    )
+  features = sources.load_features(features_path, len(images), feature_dim)
+  vocab = Vocabulary.build(vocab_sentences, min_word_count)
+  write_dataset(
+      images,
+      features,
+      vocab,
+      output_dir,
+      source={'captions': captions_path, 'features': features_path},
+      images_per_shard=images_per_shard,
+  )
+
+
 def load_info(dataset_dir: str) -> dict:
   """Reads and checks `dataset_info.json` of a prepared directory."""
   path = os.path.join(dataset_dir, INFO_FILE)
