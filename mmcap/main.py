@@ -1,13 +1,19 @@
-r"""Trains and evaluates a captioning model from a config file.
+r"""Trains, evaluates and captions with the m-RNN and LRCN models.
 
   python -m mmcap.main --config=configs/demo.py --workdir=runs/demo
   python -m mmcap.main --config=configs/lrcn_coco.py --workdir=runs/coco \
       --config.dataset.dir=data/coco --config.batch_size=256
+  python -m mmcap.main --config=configs/demo.py --workdir=runs/demo \
+      --mode=caption --split=test --config.decode.method=beam
 
-Each config's docstring gives its command and the result to expect. Any field
-can be overridden with --config.FIELD=VALUE; an unknown field is an error. A
-workdir that holds a checkpoint is resumed from it. The final metrics are
-written to WORKDIR/results.json.
+--mode=train (default) trains, resuming from a workdir that holds a
+checkpoint, then evaluates and writes WORKDIR/results.json. --mode=caption
+captions a dataset split (--split) or a features file (--features, .npy (N, D)
+or vgg_feats.mat (D, N)) with the trained model, writes a COCO results file
+(--output, default WORKDIR/captions_<split>_<method>.json) and prints captions
+per second. Each config's docstring gives its command and the result to
+expect. Any field can be overridden with --config.FIELD=VALUE; an unknown
+field is an error.
 """
 
 from absl import app
@@ -16,12 +22,21 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from mmcap import caption
 from mmcap import errors
 from mmcap import train
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for checkpoints, logs and results.'
 )
+_MODE = flags.DEFINE_enum(
+    'mode', 'train', ['train', 'caption'], 'What to do with the workdir.'
+)
+_SPLIT = flags.DEFINE_string('split', None, 'caption: the split to caption.')
+_FEATURES = flags.DEFINE_string(
+    'features', None, 'caption: a features file to caption instead.'
+)
+_OUTPUT = flags.DEFINE_string('output', None, 'caption: the results file.')
 config_flags.DEFINE_config_file(
     'config', None, 'A configs/*.py file with get_config().', lock_config=True
 )
@@ -38,7 +53,16 @@ def main(argv: list[str]) -> None:
       f'JAX {jax.__version__}: process {jax.process_index()} of'
       f' {jax.process_count()}, devices {jax.devices()}'
   )
-  train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+  if _MODE.value == 'train':
+    train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+  else:
+    caption.caption(
+        flags.FLAGS.config,
+        _WORKDIR.value,
+        _SPLIT.value,
+        _FEATURES.value,
+        _OUTPUT.value,
+    )
 
 
 if __name__ == '__main__':

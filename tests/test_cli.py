@@ -5,12 +5,6 @@ import os
 
 from conftest import REPO, run_python
 
-TINY = ['--config.dataset.demo.num_train_images=40', '--config.dataset.demo.num_val_images=8',
-        '--config.dataset.demo.num_test_images=8', '--config.dataset.demo.feature_dim=8',
-        '--config.model.embed_dim=8', '--config.model.hidden_dim=8', '--config.batch_size=8',
-        '--config.eval_batch_size=8', '--config.num_train_steps=3', '--config.log_every_steps=1']
-
-
 def one_error_line(result) -> str:
   assert result.returncode == 2, result.stderr
   lines = result.stderr.strip().splitlines()
@@ -21,7 +15,10 @@ def one_error_line(result) -> str:
 
 def test_demo_config_runs_from_the_command_line(tmp_path):
   result = run_python('-m', 'mmcap.main', '--config=configs/demo.py',
-                      f'--workdir={tmp_path}', *TINY)
+                      f'--workdir={tmp_path}', '--config.num_train_steps=3',
+                      '--config.log_every_steps=1',
+                      '--config.dataset.demo.num_train_images=40',
+                      '--config.model.hidden_dim=8', '--config.model.embed_dim=8')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'step 3: loss' in result.stdout and 'tokens/s' in result.stdout
   assert 'most frequent training caption' in result.stdout

@@ -148,11 +148,12 @@ def read_flickr8k_text(directory: str) -> list[Image]:
 
 
 def load_features(
-    path: str, num_images: int, feature_dim: int | None = None
+    path: str, num_images: int | None, feature_dim: int | None = None
 ) -> np.ndarray:
-  """Loads (num_images, D) float32 features from `.npy` (N, D) or `.mat` (D, N).
+  """Loads (N, D) float32 features from `.npy` (N, D) or `.mat` (D, N).
 
-  `feature_dim`, when given, is the D the caller expects (e.g. 4096 for fc7).
+  `num_images` and `feature_dim`, when given, are the N and D the caller
+  expects (N = one row per imgid; D e.g. 4096 for fc7).
   """
   try:
     if path.endswith('.npy'):
@@ -177,7 +178,7 @@ def load_features(
     raise InputError(
         f'{path}: features must be 2-D {layout}, got shape {stored_shape}'
     )
-  if features.shape[0] != num_images:
+  if num_images is not None and features.shape[0] != num_images:
     raise InputError(
         f'{path}: expected {layout} with N = {num_images} images (one per'
         f' imgid), got shape {stored_shape}'
