@@ -1,29 +1,76 @@
-"""Caption metrics with pycocoevalcap's own scorers, and perplexity.
+"""Caption metrics as the coco-caption toolkit computes them, and perplexity.
 
-Sentences are compared as given: lower-cased words separated by spaces, the
-form of the Karpathy `tokens` and of decoded captions.
+`caption_metrics` does what pycocoevalcap's COCOEvalCap does: it tokenizes
+references and captions with the toolkit's PTBTokenizer, then scores them with
+the toolkit's own BLEU, METEOR, ROUGE-L and CIDEr-D scorers, so the figures
+compare with published ones. PTBTokenizer and METEOR are Java programs; where
+Java is missing, METEOR is skipped and `tokenizer.tokenize`, a pure-Python
+equivalent of PTBTokenizer, is used instead.
 """
 
 import collections
 import math
+import shutil
 from collections.abc import Mapping, Sequence
 
+from absl import logging
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.meteor.meteor import Meteor
+from pycocoevalcap.rouge.rouge import Rouge
+from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+from mmcap.evaluation import tokenizer
+
+_warned_no_java = False
+
+
+def java_available() -> bool:
+  """Whether `java` is on the PATH, as PTBTokenizer and METEOR need."""
+  return shutil.which('java') is not None
+
+
+def _warn_no_java() -> None:
+  """Says once per process that the metrics run without Java."""
+  global _warned_no_java
+  if not _warned_no_java:
+    _warned_no_java = True
+    logging.warning(
+        'Java not found: METEOR is skipped, and references and captions are '
+        'tokenized by a Python equivalent of the PTBTokenizer of the '
+        'coco-caption toolkit.'
+    )
 
 
 def caption_metrics(
-    references: Mapping[int, Sequence[str]], captions: Mapping[int, str]
+    references: Mapping[int, Sequence[str]],
+    captions: Mapping[int, str],
+    *,
+    use_java: bool | None = None,
 ) -> dict[str, float]:
-  """BLEU-1..4 and CIDEr-D of one caption per image against its references."""
+  """COCO caption metrics of one caption per image against its references.
+
+  Keys: bleu_1..bleu_4, meteor, rouge_l and cider (CIDEr-D). `use_java` picks
+  PTBTokenizer and METEOR (True) or the Python tokenizer and no METEOR (False);
+  None, the default, uses Java where it is installed.
+  """
   if set(references) != set(captions):
     raise ValueError('captions and references must cover the same images')
-  gts = {i: list(refs) for i, refs in references.items()}
-  res = {i: [captions[i]] for i in references}
+  if use_java is None:
+    use_java = java_available()
+    if not use_java:
+      _warn_no_java()
+  tokenize = PTBTokenizer().tokenize if use_java else tokenizer.tokenize
+  gts = tokenize(
+      {i: [{'caption': r} for r in refs] for i, refs in references.items()}
+  )
+  res = tokenize({i: [{'caption': captions[i]}] for i in references})
   bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-  cider, _ = Cider().compute_score(gts, res)
   metrics = {f'bleu_{n}': float(b) for n, b in enumerate(bleu, 1)}
-  metrics['cider'] = float(cider)
+  if use_java:
+    metrics['meteor'] = float(Meteor().compute_score(gts, res)[0])
+  metrics['rouge_l'] = float(Rouge().compute_score(gts, res)[0])
+  metrics['cider'] = float(Cider().compute_score(gts, res)[0])
   return metrics
 
 
