@@ -60,6 +60,17 @@ def default_config() -> ml_collections.ConfigDict:
   config.decode.temperature = 1.0  # sampling
   config.decode.seed = 0  # sampling
 
+  config.evaluation = ml_collections.ConfigDict()
+  # The coco-caption Java tools (PTBTokenizer, METEOR) where Java is
+  # installed; False: the Python PTB tokenizer and no METEOR (~10 s faster).
+  config.evaluation.java = True
+  # Image-sentence retrieval by likelihood on the last eval split.
+  config.evaluation.retrieval = False
+  config.evaluation.retrieval_images_per_block = 32
+  config.evaluation.retrieval_sentences_per_block = 256
+  # The caption of the nearest training image in feature space, as a baseline.
+  config.evaluation.nearest_neighbour_baseline = False
+
   config.batch_size = 100  # captions, global
   config.eval_batch_size = 500
   config.num_train_steps = 110_000

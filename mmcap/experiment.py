@@ -26,7 +26,6 @@ from mmcap.data import pipeline
 from mmcap.data import records
 from mmcap.data.vocab import Vocabulary
 from mmcap.errors import InputError
-from mmcap.evaluation import metrics as metrics_lib
 
 
 def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
@@ -148,7 +147,7 @@ class Experiment:
         donate_argnums=0,
     )
     self.eval_step = jax.jit(
-        functools.partial(steps.token_nll, self.model),
+        functools.partial(steps.sentence_nll, self.model),
         in_shardings=(self.replicated, self.data_sharding),
         out_shardings=self.replicated,
     )
@@ -201,14 +200,6 @@ class Experiment:
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )
-
-  def perplexity(self, params, split: str) -> float:
-    sum_nll, num_tokens = 0.0, 0.0
-    for batch in self.eval_batches(split, per_caption=True):
-      batch_nll, batch_tokens = self.eval_step(params, self.to_global(batch))
-      sum_nll += float(batch_nll)
-      num_tokens += float(batch_tokens)
-    return metrics_lib.perplexity(sum_nll, num_tokens)
 
   def captions(self, params, batches: Iterator[pipeline.Batch]) -> dict[int, str]:
     """Captions (by config.decode) of batches of features with image ids;

@@ -7,7 +7,10 @@ r"""Trains, evaluates and captions with the m-RNN and LRCN models.
       --mode=caption --split=test --config.decode.method=beam
 
 --mode=train (default) trains, resuming from a workdir that holds a
-checkpoint, then evaluates and writes WORKDIR/results.json. --mode=caption
+checkpoint, then evaluates and writes WORKDIR/results.json. --mode=evaluate
+evaluates the latest checkpoint the same way (select splits with
+--config.dataset.eval_splits; retrieval with --config.evaluation.retrieval=True).
+--mode=caption
 captions a dataset split (--split) or a features file (--features, .npy (N, D)
 or vgg_feats.mat (D, N)) with the trained model, writes a COCO results file
 (--output, default WORKDIR/captions_<split>_<method>.json) and prints captions
@@ -24,13 +27,14 @@ from ml_collections import config_flags
 
 from mmcap import caption
 from mmcap import errors
+from mmcap import evaluate
 from mmcap import train
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for checkpoints, logs and results.'
 )
 _MODE = flags.DEFINE_enum(
-    'mode', 'train', ['train', 'caption'], 'What to do with the workdir.'
+    'mode', 'train', ['train', 'evaluate', 'caption'], 'What to do with the workdir.'
 )
 _SPLIT = flags.DEFINE_string('split', None, 'caption: the split to caption.')
 _FEATURES = flags.DEFINE_string(
@@ -55,6 +59,8 @@ def main(argv: list[str]) -> None:
   )
   if _MODE.value == 'train':
     train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+  elif _MODE.value == 'evaluate':
+    evaluate.evaluate_workdir(flags.FLAGS.config, _WORKDIR.value)
   else:
     caption.caption(
         flags.FLAGS.config,

@@ -47,8 +47,9 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
   )
 
 
-def token_nll(model, params, batch, rng=None) -> tuple[jax.Array, jax.Array]:
-  """Summed masked next-word NLL (nats) and the number of target tokens."""
+def sentence_nll(model, params, batch, rng=None) -> tuple[jax.Array, jax.Array]:
+  """Each sentence's summed next-word NLL (nats) [B] and its number of target
+  tokens [B]; <pad> targets count for nothing."""
   logits = model.apply(
       {'params': params},
       batch['features'],
@@ -58,7 +59,13 @@ def token_nll(model, params, batch, rng=None) -> tuple[jax.Array, jax.Array]:
   )
   nll = optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets'])
   weights = (batch['targets'] != PAD_ID).astype(jnp.float32)
-  return jnp.sum(nll * weights), jnp.sum(weights)
+  return jnp.sum(nll * weights, axis=1), jnp.sum(weights, axis=1)
+
+
+def token_nll(model, params, batch, rng=None) -> tuple[jax.Array, jax.Array]:
+  """Summed masked next-word NLL (nats) and the number of target tokens."""
+  nll, tokens = sentence_nll(model, params, batch, rng)
+  return jnp.sum(nll), jnp.sum(tokens)
 
 
 LOSS_NORMALIZATIONS = ('token', 'sentence')

@@ -39,6 +39,7 @@ def tiny_config() -> ml_collections.ConfigDict:
   config.log_every_steps = 2
   config.checkpoint_every_steps = 2
   config.num_sample_captions = 2
+  config.evaluation.java = False  # ~10 s per evaluation; tested in test_metrics
   return config
 
 

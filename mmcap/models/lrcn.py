@@ -64,11 +64,8 @@ class LRCN(nn.Module):
       self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the image and the prefix."""
-    image_gates = self._image_gates(features_bf, train)
-    h = self.embed(inputs_bt)
-    for lstm, gates in zip(self.lstms, image_gates):
-      h = lstm(h, gates)
-    return self.output(h)
+    image_gates = self._image_gates(features_bf, train)[_IMAGE_LAYER[self.variant]]
+    return self.pair_logits(self.sentence_terms(inputs_bt), image_gates)
 
   def init_decode(self, features_bf: jax.Array) -> dict[str, Any]:
     """Decoder state: zero LSTM states and the image terms, computed once."""
@@ -90,3 +87,28 @@ class LRCN(nn.Module):
       carry, h = lstm.step(carry, h, gates)
       carries.append(carry)
     return self.output(h), {**state, 'carries': carries}
+
+  # Retrieval: log P(sentence | image) for every pair, sharing work.
+
+  def sentence_terms(self, inputs_bt: jax.Array) -> jax.Array:
+    """The image-independent work of each sentence: the layers below the one
+    that takes the image, and that layer's input projection, [B, T, 4H]."""
+    layer = _IMAGE_LAYER[self.variant]
+    h = self.embed(inputs_bt)
+    for lstm in self.lstms[:layer]:
+      h = lstm(h)
+    return self.lstms[layer].gate_inputs(h, None)
+
+  def image_terms(self, features_bf: jax.Array) -> jax.Array:
+    """Each image's gate term, [B, 4H]."""
+    return self._image_gates(features_bf, train=False)[_IMAGE_LAYER[self.variant]]
+
+  def pair_logits(
+      self, sentence_terms: jax.Array, image_terms: jax.Array
+  ) -> jax.Array:
+    """Logits [P, T, V_padded] of P (sentence, image) pairs of terms."""
+    layer = _IMAGE_LAYER[self.variant]
+    h = self.lstms[layer].recur(sentence_terms + image_terms[:, None, :])
+    for lstm in self.lstms[layer + 1 :]:
+      h = lstm(h)
+    return self.output(h)

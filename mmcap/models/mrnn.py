@@ -74,22 +74,19 @@ class MRNN(nn.Module):
   def _words(self, tokens: jax.Array) -> jax.Array:
     return self.embed_2(self.embed_1(tokens)).astype(jnp.float32)
 
-  def _multimodal_logits(self, w, r, image_term) -> jax.Array:
-    pre = (
-        self.multimodal_word(w).astype(jnp.float32)
-        + self.multimodal_recurrent(r).astype(jnp.float32)
-        + image_term
-    )
-    return self.output(scaled_tanh(pre))
+  def _word_terms(self, w: jax.Array, r: jax.Array) -> jax.Array:
+    """V_w . w + V_r . r + b: the multimodal layer's image-independent part."""
+    return self.multimodal_word(w).astype(jnp.float32) + self.multimodal_recurrent(
+        r
+    ).astype(jnp.float32)
 
   def __call__(
       self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the image and the prefix."""
-    w = self._words(inputs_bt)
-    r = self.recurrent(w)
-    image_term = self._image_term(features_bf, train)[:, None, :]
-    return self._multimodal_logits(w, r, image_term)
+    return self.pair_logits(
+        self.sentence_terms(inputs_bt), self._image_term(features_bf, train)
+    )
 
   def init_decode(self, features_bf: jax.Array) -> dict[str, jax.Array]:
     """Decoder state: zero r(0) and the image term, computed once."""
@@ -104,5 +101,23 @@ class MRNN(nn.Module):
     """Logits [B, V_padded] for the next word, and the advanced state."""
     w = self._words(tokens_b)
     r, _ = self.recurrent.step(state['r'], w)
-    logits = self._multimodal_logits(w, r, state['image_term'])
-    return logits, {**state, 'r': r}
+    pre = self._word_terms(w, r) + state['image_term']
+    return self.output(scaled_tanh(pre)), {**state, 'r': r}
+
+  # Retrieval: log P(sentence | image) for every pair, sharing work.
+
+  def sentence_terms(self, inputs_bt: jax.Array) -> jax.Array:
+    """V_w . w(t) + V_r . r(t) + b for each sentence, [B, T, M]: the whole
+    recurrence is image-independent."""
+    w = self._words(inputs_bt)
+    return self._word_terms(w, self.recurrent(w))
+
+  def image_terms(self, features_bf: jax.Array) -> jax.Array:
+    """V_I . I of each image, [B, M]."""
+    return self._image_term(features_bf, train=False)
+
+  def pair_logits(
+      self, sentence_terms: jax.Array, image_terms: jax.Array
+  ) -> jax.Array:
+    """Logits [P, T, V_padded] of P (sentence, image) pairs of terms."""
+    return self.output(scaled_tanh(sentence_terms + image_terms[:, None, :]))

@@ -120,11 +120,14 @@ class LSTM(nn.Module):
       self, x_btd: jax.Array, static_gates: jax.Array | None = None
   ) -> jax.Array:
     """Hidden states [B, T, H] from zero initial state."""
-    gates_btg = self.gate_inputs(x_btd, static_gates)
+    return self.recur(self.gate_inputs(x_btd, static_gates))
+
+  def recur(self, gates_btg: jax.Array) -> jax.Array:
+    """Hidden states [B, T, H] from hoisted gate inputs [B, T, 4H]."""
     kernel = self.recurrent_kernel.astype(self.dtype)
     step = lambda carry, g: lstm_step(kernel, carry, g)
     _, h_bth = scan_time(
-        step, self.initial_carry(x_btd.shape[0]), gates_btg, self.unroll
+        step, self.initial_carry(gates_btg.shape[0]), gates_btg, self.unroll
     )
     return h_bth
 

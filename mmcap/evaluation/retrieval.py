@@ -1,0 +1,142 @@
+"""Image-sentence retrieval by generative likelihood (m-RNN, LRCN).
+
+Every (image, sentence) pair of a split is scored by log P(sentence | image).
+A model splits that into `sentence_terms` (the image-independent work, done
+once per sentence), `image_terms` (once per image) and `pair_logits`, which
+finishes each pair; pairs are scored in fixed-shape blocks of images x
+sentences, the sentences sharded over the devices.
+
+Image retrieval ranks the images for a sentence by log P(S|I). Sentence
+retrieval ranks the sentences for an image by log P(S|I) - log mean_I' P(S|I'),
+the sentence's likelihood normalized by its prior over the split's images (the
+LRCN code's `normalized_log_p`; m-RNN's P(S|I) / P(S)): without it, short
+generic sentences win for every image. The unnormalized ranking is reported
+beside it. For an image, the best-ranked of its sentences counts. A rank is 1
++ the number of candidates scored strictly higher.
+"""
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from scipy.special import logsumexp
+
+from mmcap.data.vocab import PAD_ID
+
+
+def _blocks(array: np.ndarray, size: int) -> list[np.ndarray]:
+  """Rows in blocks of `size`, the last one zero-padded to full size."""
+  padding = -len(array) % size
+  padded = np.concatenate([array, np.zeros((padding,) + array.shape[1:], array.dtype)])
+  return np.split(padded, len(padded) // size)
+
+
+def _block_scores(model, params, sentence_terms, image_terms, targets_st):
+  """log P(S|I) [images, sentences] of a block of every image with every
+  sentence."""
+  num_images, num_sentences = image_terms.shape[0], sentence_terms.shape[0]
+  pairs_s = jnp.broadcast_to(
+      sentence_terms[None], (num_images,) + sentence_terms.shape
+  ).reshape((-1,) + sentence_terms.shape[1:])
+  pairs_i = jnp.repeat(image_terms, num_sentences, axis=0)
+  logits = model.apply(
+      {'params': params}, pairs_s, pairs_i, method=model.pair_logits
+  )
+  targets = jnp.tile(targets_st, (num_images, 1))
+  nll = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+  nll = jnp.sum(nll * (targets != PAD_ID), axis=1)
+  return -nll.reshape(num_images, num_sentences)
+
+
+def pair_scores(
+    model: nn.Module,
+    params,
+    features_if: np.ndarray,
+    inputs_st: np.ndarray,
+    targets_st: np.ndarray,
+    images_per_block: int,
+    sentences_per_block: int,
+    sentence_sharding: jax.NamedSharding,
+) -> np.ndarray:
+  """log P(sentence | image) of every pair: [num_images, num_sentences]."""
+  mesh = sentence_sharding.mesh
+  replicated = jax.NamedSharding(mesh, jax.P())
+  sentence_fn = jax.jit(
+      lambda p, x: model.apply({'params': p}, x, method=model.sentence_terms),
+      in_shardings=(replicated, sentence_sharding),
+      out_shardings=sentence_sharding,
+  )
+  image_fn = jax.jit(
+      lambda p, f: model.apply({'params': p}, f, method=model.image_terms),
+      in_shardings=(replicated, replicated),
+      out_shardings=replicated,
+  )
+  block_fn = jax.jit(
+      functools.partial(_block_scores, model),
+      in_shardings=(replicated, sentence_sharding, replicated, sentence_sharding),
+      out_shardings=jax.NamedSharding(mesh, jax.P(None, 'data')),
+  )
+  sentence_blocks = [
+      (sentence_fn(params, inputs), targets)
+      for inputs, targets in zip(
+          _blocks(inputs_st, sentences_per_block),
+          _blocks(targets_st, sentences_per_block),
+      )
+  ]
+  rows = []
+  for features in _blocks(features_if, images_per_block):
+    image_terms = image_fn(params, features)
+    rows.append(
+        np.concatenate(
+            [
+                np.asarray(block_fn(params, terms, image_terms, targets))
+                for terms, targets in sentence_blocks
+            ],
+            axis=1,
+        )
+    )
+  return np.concatenate(rows)[: len(features_if), : len(inputs_st)]
+
+
+def _recalls(ranks: np.ndarray, prefix: str) -> dict[str, float]:
+  metrics = {f'{prefix}_r{k}': 100.0 * float(np.mean(ranks <= k)) for k in (1, 5, 10)}
+  metrics[f'{prefix}_medr'] = float(np.median(ranks))
+  metrics[f'{prefix}_meanr'] = float(np.mean(ranks))
+  return metrics
+
+
+def _best_sentence_ranks(scores_is: np.ndarray, sentence_image: np.ndarray) -> np.ndarray:
+  """For each image, the best rank among its own sentences."""
+  ranks = np.empty(scores_is.shape[0])
+  for image in range(scores_is.shape[0]):
+    own = scores_is[image, sentence_image == image]
+    higher = (scores_is[image][None, :] > own[:, None]).sum(axis=1)
+    ranks[image] = 1 + higher.min()
+  return ranks
+
+
+def retrieval_metrics(
+    scores_is: np.ndarray, sentence_image: np.ndarray
+) -> dict[str, float]:
+  """R@1/5/10 (%), median and mean rank in both directions.
+
+  Args:
+    scores_is: log P(sentence | image), [num_images, num_sentences].
+    sentence_image: the index of each sentence's image, [num_sentences].
+  """
+  num_images, num_sentences = scores_is.shape
+  true = scores_is[sentence_image, np.arange(num_sentences)]
+  image_ranks = 1 + (scores_is > true[None, :]).sum(axis=0)
+  prior = logsumexp(scores_is, axis=0) - np.log(num_images)
+  metrics = _recalls(
+      _best_sentence_ranks(scores_is - prior[None, :], sentence_image), 'i2t'
+  )
+  metrics.update(_recalls(image_ranks, 't2i'))
+  unnormalized = _recalls(_best_sentence_ranks(scores_is, sentence_image), 'i2t')
+  metrics.update(
+      {k.replace('i2t', 'i2t_unnormalized'): v for k, v in unnormalized.items()}
+  )
+  return metrics

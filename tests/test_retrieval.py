@@ -1,0 +1,96 @@
+"""Likelihood retrieval: rank metrics by hand, pair scores against each model's
+own likelihood, and the demo far above random."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from mmcap import evaluate
+from mmcap import steps
+from mmcap import train
+from mmcap.evaluation import retrieval
+
+from conftest import run_python, tiny_config
+from test_models import MODELS, build
+
+
+def test_rank_metrics_by_hand():
+  # Sentences 0, 1 describe image 0; 2, 3 image 1. Sentence 3 is generic:
+  # likely for every image, so it wins image 0 unless normalized by its prior.
+  scores = np.array([[-4.0, -6.0, -9.0, -1.0],
+                     [-9.0, -8.0, -4.0, -1.0]])
+  metrics = retrieval.retrieval_metrics(scores, np.array([0, 0, 1, 1]))
+  # Normalized (log P(S|I) - log mean_I P(S|I)): image 0 ranks s0 first
+  # (0.69 > s1 0.57 > s3 0.00 > s2 -4.31), image 1 ranks s2 first.
+  assert metrics['i2t_r1'] == 100.0 and metrics['i2t_medr'] == 1.0
+  # Unnormalized: s3 (-1) beats image 0's own best s0 (-4): ranks 2 and 1.
+  assert metrics['i2t_unnormalized_r1'] == 50.0
+  assert metrics['i2t_unnormalized_medr'] == 1.5 and metrics['i2t_unnormalized_meanr'] == 1.5
+  # Image retrieval: every sentence's image is first; s3 ties (-1, -1) and a
+  # tie does not push a candidate down.
+  assert metrics['t2i_r1'] == 100.0 and metrics['t2i_meanr'] == 1.0
+
+
+def test_recall_at_k_and_median():
+  # 12 sentences of 12 images; sentence k's image ranks k + 1.
+  n = 12
+  scores = np.zeros((n, n))
+  for k in range(n):
+    scores[:, k] = -np.arange(n) - 1.0  # image j scores -(j + 1) for every sentence
+    scores[k, k] = -(k + 1) + 0.5 - 1.0  # just below the image ranked k
+  metrics = retrieval.retrieval_metrics(scores, np.arange(n))
+  ranks = np.arange(1, n + 1)
+  assert metrics['t2i_r1'] == pytest.approx(100 / n)
+  assert metrics['t2i_r5'] == pytest.approx(500 / n)
+  assert metrics['t2i_r10'] == pytest.approx(1000 / n)
+  assert metrics['t2i_medr'] == np.median(ranks) and metrics['t2i_meanr'] == ranks.mean()
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_pair_scores_equal_each_models_own_likelihood(name):
+  model, params, _, _ = build(name)
+  rng = np.random.default_rng(2)
+  features = rng.normal(size=(3, 6)).astype(np.float32)
+  inputs = rng.integers(1, 13, size=(5, 4)).astype(np.int32)
+  targets = np.concatenate([inputs[:, 1:], np.full((5, 1), 2)], 1).astype(np.int32)
+  targets[1, 2:] = 0  # a shorter sentence
+  mesh = jax.make_mesh((1,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
+  scores = retrieval.pair_scores(model, params, features, inputs, targets,
+                                 images_per_block=2, sentences_per_block=4,
+                                 sentence_sharding=jax.NamedSharding(mesh, jax.P('data')))
+  assert scores.shape == (3, 5)
+  for i in range(3):
+    batch = {'features': np.repeat(features[i:i + 1], 5, 0), 'inputs': inputs, 'targets': targets}
+    nll, _ = steps.sentence_nll(model, params, batch)
+    np.testing.assert_allclose(scores[i], -np.asarray(nll), rtol=1e-5, atol=1e-5)
+
+
+def test_demo_retrieval_far_above_random_from_the_command_line(tmp_path):
+  config = tiny_config()
+  config.dataset.demo.num_train_images = 600
+  config.dataset.demo.num_test_images = 60
+  config.dataset.demo.feature_dim = 64
+  config.model.embed_dim, config.model.hidden_dim = 32, 64
+  config.batch_size, config.num_train_steps = 32, 300
+  config.checkpoint_every_steps = config.log_every_steps = 300
+  train.train_and_evaluate(config, str(tmp_path))
+  result = run_python(
+      '-m', 'mmcap.main', '--config=tests/tiny_config.py', f'--workdir={tmp_path}',
+      '--mode=evaluate', '--config.evaluation.retrieval=True',
+      '--config.evaluation.nearest_neighbour_baseline=True',
+      '--config.dataset.demo.num_train_images=600', '--config.dataset.demo.num_test_images=60',
+      '--config.dataset.demo.feature_dim=64', '--config.model.embed_dim=32',
+      '--config.model.hidden_dim=64', '--config.batch_size=32')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(tmp_path / 'results.json') as f:
+    results = json.load(f)
+  for key in ('i2t_r1', 'i2t_r5', 'i2t_r10', 'i2t_medr', 't2i_r1', 't2i_r5', 't2i_r10',
+              't2i_medr', 'bleu_4', 'rouge_l', 'cider', 'perplexity', 'bits_per_word',
+              'sentence_perplexity', 'nearest_neighbour_bleu_4'):
+    assert f'test/{key}' in results, key
+  # Random: R@10 = 10 / 60 = 17%, median rank 30 (images) / 150 (of 300 sentences).
+  assert results['test/t2i_r10'] > 50 and results['test/t2i_medr'] < 10
+  assert results['test/i2t_r10'] > 50 and results['test/i2t_medr'] < 10
+  assert results['test/bits_per_word'] == pytest.approx(np.log2(results['test/perplexity']))
