@@ -12,8 +12,7 @@ estimates (see mmcap/defaults.py: mrnn_config).
 Result to expect, from the paper (AlexNet "decaf" features): sentence
 retrieval R@1/5/10 18.4 / 40.2 / 50.9, median rank 10; image retrieval
 12.6 / 31.2 / 41.5, median rank 16; BLEU-1/2/3 54.79 / 23.92 / 19.52 (as
-quoted by the LRCN paper). Not yet reproduced with mmcap; retrieval
-evaluation is not in mmcap yet.
+quoted by the LRCN paper). Not yet reproduced with mmcap.
 """
 
 import ml_collections
@@ -22,4 +21,6 @@ from mmcap.defaults import mrnn_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  return mrnn_config()
+  config = mrnn_config()
+  config.evaluation.retrieval = True
+  return config
