@@ -35,7 +35,7 @@ from mmcap import steps
 from mmcap.evaluation import retrieval
 
 SIZES = {
-    # vocab: words + 4 special tokens; 10,000 pads to 10,112 (x128).
+    # vocab: words, plus 4 special tokens; 10,004 pads to 10,112 (x128).
     'paper': dict(vocab=10_000, features=4096, steps=20, batch=100,
                   lrcn=(1000, 1000), mrnn=(128, 256, 512),
                   decode_images=5000, retrieval=(1000, 5000)),
@@ -58,6 +58,8 @@ _BENCHMARKS = flags.DEFINE_list(
 _BATCH = flags.DEFINE_integer('batch_size', None, 'Training batch (captions).')
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
 _UNROLL = flags.DEFINE_integer('unroll', 1, 'lax.scan unroll of the recurrences.')
+_VOCAB_MULTIPLE = flags.DEFINE_integer(
+    'vocab_multiple', 128, 'Logits padded to a multiple of this (1: none).')
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed repetitions.')
 _WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed repetitions after compiling.')
 _BEAMS = flags.DEFINE_list('beam_sizes', ['1', '3', '5'], 'Beam sizes to decode with.')
@@ -65,12 +67,14 @@ _PEAK = flags.DEFINE_float('peak_tflops', None, 'Peak TFLOP/s for MFU.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Append JSON lines to this file.')
 
 
-def model_config(name: str, size: dict, dtype: str, unroll: int) -> ml_collections.ConfigDict:
+def model_config(
+    name: str, size: dict, dtype: str, unroll: int, vocab_multiple: int
+) -> ml_collections.ConfigDict:
   family, _, variant = name.partition('_')
   config = ml_collections.ConfigDict(dict(
       name=name if family == 'mrnn' or name == 'rnn_base' else 'lrcn',
       variant=variant or '2f', feature_dropout=0.5, init_scale=0.08,
-      vocab_multiple=128, dtype=dtype, unroll=unroll, multimodal_dim=0))
+      vocab_multiple=vocab_multiple, dtype=dtype, unroll=unroll, multimodal_dim=0))
   if config.name == 'lrcn':
     config.embed_dim, config.hidden_dim = size['lrcn']
   else:
@@ -81,7 +85,7 @@ def model_config(name: str, size: dict, dtype: str, unroll: int) -> ml_collectio
 
 def closed_form_flops_per_token(config, size: dict) -> float:
   """6 x the MACs of the dense layers per training token (GUIDE)."""
-  vocab = -(-size['vocab'] // 128) * 128
+  vocab = -(-(size['vocab'] + 4) // config.vocab_multiple) * config.vocab_multiple
   features, steps_ = size['features'], size['steps']
   if config.name == 'lrcn':
     e, h = config.embed_dim, config.hidden_dim
@@ -237,6 +241,7 @@ def main(argv: list[str]) -> None:
 
   def report(result: dict) -> None:
     result = {'size': _SIZE.value, 'dtype': _DTYPE.value, 'unroll': _UNROLL.value,
+              'vocab_multiple': _VOCAB_MULTIPLE.value,
               'device': jax.devices()[0].device_kind, 'num_devices': jax.device_count(),
               'jax': jax.__version__} | result
     line = json.dumps(result)
@@ -249,7 +254,7 @@ def main(argv: list[str]) -> None:
   for name in _MODELS.value:
     if name not in MODELS:
       sys.exit(f'error: --models: {name!r} is not one of {MODELS}')
-    config = model_config(name, size, _DTYPE.value, _UNROLL.value)
+    config = model_config(name, size, _DTYPE.value, _UNROLL.value, _VOCAB_MULTIPLE.value)
     model = models.build(config, size['vocab'] + 4)
     if 'train' in _BENCHMARKS.value:
       report(bench_train(name, model, config, size, _BATCH.value or size['batch']))
