@@ -7,6 +7,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from mmcap import train
+from mmcap.data import pipeline
 from mmcap.errors import InputError
 from mmcap.experiment import Experiment
 
@@ -160,3 +161,14 @@ def test_bad_config_is_named_and_writes_nothing(config, tmp_path, field, value, 
   with pytest.raises(InputError, match=message):
     train.train_and_evaluate(config, str(workdir))
   assert not (workdir / 'checkpoints').exists()
+
+
+def test_train_step_compiles_once(config, tmp_path):
+  """Fixed batch shapes: no recompilation from one step to the next."""
+  experiment = Experiment(config, str(tmp_path))
+  state = experiment.initial_state()
+  batches = pipeline.train_batches(experiment.dataset_dir, experiment.info, ['train'], 8,
+                                   config.dataset.max_steps, 50, seed=0)
+  for _ in range(4):
+    state, _ = experiment.train_step(state, experiment.to_global(next(batches)))
+  assert experiment.train_step._cache_size() == 1  # pylint: disable=protected-access
