@@ -16,9 +16,9 @@ class InputError(Exception):
   """
 
 
-def _exit_with(message: str) -> None:
+def _exit_with(message: str, status: int = 2) -> None:
   print('error: ' + ' '.join(message.split()), file=sys.stderr)
-  sys.exit(2)
+  sys.exit(status)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -37,7 +37,8 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def reports_input_errors(main: Callable[[list[str]], None]):
-  """Wraps an absl `main` so an InputError is one line on stderr, exit 2."""
+  """Wraps an absl `main` so an InputError is one line on stderr, exit 2, and
+  training stopped by a non-finite value (FloatingPointError) one line, exit 1."""
 
   @functools.wraps(main)
   def wrapped(argv):
@@ -45,5 +46,7 @@ def reports_input_errors(main: Callable[[list[str]], None]):
       main(argv)
     except InputError as e:
       _exit_with(str(e))
+    except FloatingPointError as e:
+      _exit_with(str(e), status=1)
 
   return wrapped

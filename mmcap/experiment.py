@@ -9,6 +9,7 @@ vocab.json and dataset_info.json, written when training starts.
 import functools
 import json
 import os
+import sys
 from collections.abc import Iterator
 
 import jax
@@ -69,6 +70,13 @@ def write_json(path: str, value) -> None:
 
 
 def checkpoint_manager(workdir: str) -> ocp.CheckpointManager:
+  """The manager of WORKDIR/checkpoints, keeping the last 3 steps.
+
+  Saves are atomic: Orbax writes a step to `<step>.orbax-checkpoint-tmp` and
+  renames it to `<step>` when complete. A save cut short (SIGKILL, power loss)
+  leaves only the temporary directory, which Orbax never lists as a step and
+  replaces when that step is saved again.
+  """
   return ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
       options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True),
@@ -177,11 +185,57 @@ class Experiment:
     )
 
   def restore(self, manager: ocp.CheckpointManager) -> steps.TrainState | None:
-    """The latest checkpoint's state, or None if there is none."""
-    step = manager.latest_step()
-    if step is None:
+    """The latest checkpoint that restores, or None if there is none.
+
+    A checkpoint that fails to restore while an earlier one succeeds is
+    corrupt (a file truncated or deleted after the save): each is reported in
+    one line and moved aside to `<step>.corrupt`, out of the manager's sight,
+    so that training saves that step again. If none restores, as with a config
+    that does not match the checkpoints, the latest one's error is raised and
+    nothing is moved.
+    """
+    previous_hook = sys.unraisablehook
+
+    def hook(unraisable):
+      # A failed Orbax restore leaves TensorStore reads that end after its
+      # event loop has closed, each then reporting this: noise, dropped.
+      if str(unraisable.exc_value) != 'Event loop is closed':
+        previous_hook(unraisable)
+
+    errors, state = {}, None
+    sys.unraisablehook = hook
+    try:
+      for step in sorted(manager.all_steps(), reverse=True):
+        try:
+          state = manager.restore(
+              step, args=ocp.args.StandardRestore(self.abstract_state)
+          )
+          break
+        except Exception as error:  # pylint: disable=broad-exception-caught
+          # Orbax and TensorStore report a bad file with many exception types.
+          errors[step] = error
+    finally:
+      sys.unraisablehook = previous_hook
+    if state is None:
+      if errors:
+        raise errors[max(errors)]
       return None
-    return manager.restore(step, args=ocp.args.StandardRestore(self.abstract_state))
+    for bad_step, error in errors.items():
+      aside = manager.directory / f'{bad_step}.corrupt'
+      if jax.process_index() == 0:
+        (manager.directory / str(bad_step)).rename(aside)
+      detail = ' '.join(str(error).split())[:300]
+      print(
+          f'warning: checkpoint {bad_step} does not restore'
+          f' ({type(error).__name__}: {detail}); moved to {aside}, restored'
+          f' step {step}',
+          file=sys.stderr,
+          flush=True,
+      )
+    if errors:
+      multihost_utils.sync_global_devices('corrupt checkpoints moved aside')
+      manager.reload()
+    return state
 
   def to_global(self, batch: pipeline.Batch) -> dict[str, jax.Array]:
     return {

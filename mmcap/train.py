@@ -5,9 +5,13 @@ sharded over the devices -> the jitted train step (mmcap/steps.py) -> Orbax
 checkpoints and metrics -> final evaluation written to WORKDIR/results.json.
 """
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 
 from clu import metric_writers
 import jax
@@ -24,7 +28,15 @@ from mmcap.experiment import Experiment, checkpoint_manager, write_json
 def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str
 ) -> dict[str, float]:
-  """Trains (resuming from `workdir` if it holds a checkpoint) and evaluates."""
+  """Trains (resuming from `workdir` if it holds a checkpoint) and evaluates.
+
+  SIGTERM (how preemptible machines are stopped) saves a checkpoint at the
+  current step and exits with status 143 (128 + SIGTERM) without evaluating:
+  not 0, so that a scheduler does not take the run for finished. A non-finite
+  loss, gradient norm or parameter norm raises FloatingPointError naming its
+  step, at the next log step or checkpoint, before that checkpoint is saved.
+  See docs/RELIABILITY.md.
+  """
   experiment = Experiment(config, workdir)
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
@@ -35,10 +47,10 @@ def train_and_evaluate(
   manager = checkpoint_manager(workdir)
   state = experiment.restore(manager)
   if state is None:
-    state, start_step = experiment.initial_state(), 0
+    state = experiment.initial_state()
   else:
-    start_step = manager.latest_step()
-    print(f'resumed from checkpoint at step {start_step}')
+    print(f'resumed from checkpoint at step {int(state.step)}')
+  start_step = int(state.step)
 
   writer = metric_writers.SummaryWriter(os.path.join(workdir, 'tensorboard'))
   batches = pipeline.train_batches(
@@ -54,39 +66,57 @@ def train_and_evaluate(
       process_count=jax.process_count(),
   )
   pending, last_time, last_step = [], time.perf_counter(), start_step
-  for step in range(start_step + 1, config.num_train_steps + 1):
-    batch = experiment.to_global(next(batches))
-    state, step_metrics = experiment.train_step(state, batch)
-    pending.append(step_metrics)
-    if step % config.log_every_steps == 0 or step == config.num_train_steps:
-      fetched = jax.device_get(pending)
-      pending = []
-      now = time.perf_counter()
-      scalars = {
-          k: float(np.mean([m[k] for m in fetched]))
-          for k in ('loss', 'nll_per_token', 'grad_norm', 'param_norm')
-      }
-      if not np.isfinite(scalars['loss']):
-        raise FloatingPointError(
-            f'loss is {scalars["loss"]} at step {step}; stopping'
+  with _sigterm_received() as sigterm:
+    try:
+      for step in range(start_step + 1, config.num_train_steps + 1):
+        batch = experiment.to_global(next(batches))
+        state, step_metrics = experiment.train_step(state, batch)
+        pending.append(step_metrics)
+        stop = sigterm.is_set()
+        log = step % config.log_every_steps == 0 or step == config.num_train_steps
+        save = (
+            step % config.checkpoint_every_steps == 0
+            or step == config.num_train_steps
+            or stop
         )
-      scalars['perplexity'] = float(np.exp(scalars.pop('nll_per_token')))
-      scalars['steps_per_sec'] = (step - last_step) / (now - last_time)
-      scalars['tokens_per_sec'] = sum(m['num_tokens'] for m in fetched) / (
-          now - last_time
+        if log or save:
+          fetched = jax.device_get(pending)
+          _check_finite(fetched, step + 1 - len(fetched), manager.latest_step())
+        if log:
+          pending = []
+          now = time.perf_counter()
+          scalars = {
+              k: float(np.mean([m[k] for m in fetched]))
+              for k in ('loss', 'nll_per_token', 'grad_norm', 'param_norm')
+          }
+          scalars['perplexity'] = float(np.exp(scalars.pop('nll_per_token')))
+          scalars['steps_per_sec'] = (step - last_step) / (now - last_time)
+          scalars['tokens_per_sec'] = sum(m['num_tokens'] for m in fetched) / (
+              now - last_time
+          )
+          last_time, last_step = now, step
+          writer.write_scalars(step, scalars)
+          if is_main:
+            print(
+                f'step {step}: loss {scalars["loss"]:.4f} perplexity'
+                f' {scalars["perplexity"]:.3f} steps/s'
+                f' {scalars["steps_per_sec"]:.1f} tokens/s'
+                f' {scalars["tokens_per_sec"]:.0f}',
+                flush=True,
+            )
+        if save:
+          manager.save(step, args=ocp.args.StandardSave(state))
+        if stop:
+          break
+    finally:
+      manager.wait_until_finished()  # never exit with a save half-written
+    if sigterm.is_set():
+      writer.flush()
+      print(
+          f'SIGTERM at step {int(state.step)}: checkpoint saved, exiting',
+          flush=True,
       )
-      last_time, last_step = now, step
-      writer.write_scalars(step, scalars)
-      if is_main:
-        print(
-            f'step {step}: loss {scalars["loss"]:.4f} perplexity'
-            f' {scalars["perplexity"]:.3f} steps/s {scalars["steps_per_sec"]:.1f}'
-            f' tokens/s {scalars["tokens_per_sec"]:.0f}',
-            flush=True,
-        )
-    if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
-      manager.save(step, args=ocp.args.StandardSave(state))
-  manager.wait_until_finished()
+      raise SystemExit(128 + signal.SIGTERM)
 
   results = evaluate(experiment, state.params, int(state.step))
   writer.write_scalars(int(state.step), {f'final/{k}': v for k, v in results.items()})
@@ -95,3 +125,37 @@ def train_and_evaluate(
     write_json(os.path.join(workdir, 'results.json'), results)
     print('results:', json.dumps(results, indent=2))
   return results
+
+
+@contextlib.contextmanager
+def _sigterm_received() -> Iterator[threading.Event]:
+  """An event that SIGTERM sets, instead of ending the process, while inside.
+
+  Python handles signals in the main thread only; elsewhere SIGTERM keeps its
+  previous handling and the event is never set.
+  """
+  received = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield received
+    return
+  previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+  try:
+    yield received
+  finally:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _check_finite(
+    metrics: list[dict[str, np.ndarray]], first_step: int, last_saved: int | None
+) -> None:
+  """Raises FloatingPointError at the first step of `metrics` (steps from
+  `first_step` on) whose loss, gradient norm or parameter norm is not
+  finite."""
+  for step, m in enumerate(metrics, first_step):
+    values = {k: float(m[k]) for k in ('loss', 'grad_norm', 'param_norm')}
+    if not all(np.isfinite(v) for v in values.values()):
+      found = ', '.join(f'{k} {v}' for k, v in values.items())
+      raise FloatingPointError(
+          f'not finite at step {step}: {found}; stopped before saving it'
+          f' (latest checkpoint: step {last_saved})'
+      )
