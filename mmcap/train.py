@@ -5,7 +5,9 @@ sharded over the devices -> the jitted train step (mmcap/steps.py) -> Orbax
 checkpoints and metrics -> final evaluation written to WORKDIR/results.json.
 """
 
+import collections
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -65,12 +67,12 @@ def train_and_evaluate(
       process_index=jax.process_index(),
       process_count=jax.process_count(),
   )
+  batches = _on_device(batches, experiment.to_global)
   pending, last_time, last_step = [], time.perf_counter(), start_step
   with _sigterm_received() as sigterm:
     try:
       for step in range(start_step + 1, config.num_train_steps + 1):
-        batch = experiment.to_global(next(batches))
-        state, step_metrics = experiment.train_step(state, batch)
+        state, step_metrics = experiment.train_step(state, next(batches))
         pending.append(step_metrics)
         stop = sigterm.is_set()
         log = step % config.log_every_steps == 0 or step == config.num_train_steps
@@ -125,6 +127,15 @@ def train_and_evaluate(
     write_json(os.path.join(workdir, 'results.json'), results)
     print('results:', json.dumps(results, indent=2))
   return results
+
+
+def _on_device(batches: Iterator, to_global, ahead: int = 2) -> Iterator:
+  """Batches made global device arrays `ahead` steps before they are used,
+  so that their transfer overlaps the steps before (dispatch is async)."""
+  queue = collections.deque(map(to_global, itertools.islice(batches, ahead)))
+  while queue:
+    yield queue.popleft()
+    queue.extend(map(to_global, itertools.islice(batches, 1)))
 
 
 @contextlib.contextmanager
