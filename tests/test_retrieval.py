@@ -7,7 +7,6 @@ import jax
 import numpy as np
 import pytest
 
-from mmcap import evaluate
 from mmcap import steps
 from mmcap import train
 from mmcap.evaluation import retrieval

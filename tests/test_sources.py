@@ -7,7 +7,6 @@ import scipy.io
 from mmcap.data import sources
 from mmcap.errors import InputError
 
-from conftest import FLICKR8K_DIR
 
 
 def karpathy(images):
