@@ -16,7 +16,7 @@ import numpy as np
 from mmcap.data import pipeline
 from mmcap.data import sources
 from mmcap.errors import InputError
-from mmcap.experiment import Experiment, checkpoint_manager, write_json
+from mmcap.experiment import Experiment, checkpoint_manager, write_captions
 
 
 def _feature_batches(
@@ -73,10 +73,7 @@ def caption(
   method = _method(config.decode)
   output = output or os.path.join(workdir, f'captions_{source}_{method}.json')
   if jax.process_index() == 0:
-    write_json(
-        output,
-        [{'image_id': i, 'caption': c} for i, c in sorted(captions.items())],
-    )
+    write_captions(output, captions)
     print(
         f'{len(captions)} captions ({method}) in {seconds:.2f} s after'
         f' compilation: {len(captions) / seconds:.1f} captions/s -> {output}'

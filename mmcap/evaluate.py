@@ -19,7 +19,7 @@ from mmcap.data import pipeline
 from mmcap.evaluation import metrics as metrics_lib
 from mmcap.evaluation import retrieval
 from mmcap.errors import InputError
-from mmcap.experiment import Experiment, checkpoint_manager, write_json
+from mmcap.experiment import Experiment, checkpoint_manager, write_captions, write_json
 
 
 def language_metrics(experiment: Experiment, params, split: str) -> dict[str, float]:
@@ -82,13 +82,15 @@ def retrieval_results(experiment: Experiment, params, split: str) -> dict[str, f
   return retrieval.retrieval_metrics(scores, sentence_image)
 
 
-def nearest_neighbour_captions(experiment: Experiment, split: str) -> dict[int, str]:
+def nearest_neighbour_captions(
+    experiment: Experiment, split: str, train_refs: dict[str, dict[int, list[str]]]
+) -> dict[int, str]:
   """For each image, the first reference of the training image nearest to it
-  in feature space (cosine similarity): the LRCN tables' 1NN baseline."""
+  in feature space (cosine similarity): the LRCN tables' 1NN baseline.
+  `train_refs`: the references of each training split, by image id."""
   train = {}
-  for train_split in experiment.train_splits:
+  for train_split, refs in train_refs.items():
     arrays = _split_arrays(experiment, train_split, per_caption=False)
-    refs = pipeline.read_references(experiment.dataset_dir, experiment.info, train_split)
     train.setdefault('features', []).append(arrays['features'])
     train.setdefault('captions', []).extend(refs[int(i)][0] for i in arrays['image_id'])
   train_features = np.concatenate(train['features'])
@@ -116,21 +118,26 @@ def evaluate(experiment: Experiment, params, step: int) -> dict[str, float]:
   references = pipeline.read_references(
       experiment.dataset_dir, experiment.info, split
   )
-  train_refs = [
-      ref
-      for train_split in experiment.train_splits
-      for refs in pipeline.read_references(
+  train_refs = {
+      train_split: pipeline.read_references(
           experiment.dataset_dir, experiment.info, train_split
-      ).values()
-      for ref in refs
-  ]
-  baseline = metrics_lib.most_frequent(train_refs)
+      )
+      for train_split in experiment.train_splits
+  }
+  baseline = metrics_lib.most_frequent([
+      ref
+      for refs in train_refs.values()
+      for image_refs in refs.values()
+      for ref in image_refs
+  ])
   compared = {
       '': captions,
       'most_frequent_caption_': {i: baseline for i in references},
   }
   if config.evaluation.nearest_neighbour_baseline:
-    compared['nearest_neighbour_'] = nearest_neighbour_captions(experiment, split)
+    compared['nearest_neighbour_'] = nearest_neighbour_captions(
+        experiment, split, train_refs
+    )
   for prefix, candidates in compared.items():
     scores = metrics_lib.caption_metrics(references, candidates, use_java=use_java)
     for name, value in scores.items():
@@ -139,9 +146,8 @@ def evaluate(experiment: Experiment, params, step: int) -> dict[str, float]:
     for name, value in retrieval_results(experiment, params, split).items():
       results[f'{split}/{name}'] = value
   if jax.process_index() == 0:
-    write_json(
-        os.path.join(experiment.workdir, f'captions_{split}.json'),
-        [{'image_id': i, 'caption': c} for i, c in sorted(captions.items())],
+    write_captions(
+        os.path.join(experiment.workdir, f'captions_{split}.json'), captions
     )
     print(f'sample {split} captions (model | a reference):')
     for image_id in sorted(captions)[: config.num_sample_captions]:

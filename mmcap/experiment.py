@@ -69,6 +69,11 @@ def write_json(path: str, value) -> None:
   os.replace(tmp, path)
 
 
+def write_captions(path: str, captions: dict[int, str]) -> None:
+  """A COCO results file: [{"image_id": ..., "caption": ...}], by image id."""
+  write_json(path, [{'image_id': i, 'caption': c} for i, c in sorted(captions.items())])
+
+
 def checkpoint_manager(workdir: str) -> ocp.CheckpointManager:
   """The manager of WORKDIR/checkpoints, keeping the last 3 steps.
 

@@ -8,7 +8,6 @@ checkpoints and metrics -> final evaluation written to WORKDIR/results.json.
 import collections
 import contextlib
 import itertools
-import json
 import os
 import signal
 import threading
@@ -23,7 +22,7 @@ import orbax.checkpoint as ocp
 
 from mmcap.data import pipeline
 from mmcap.data import records
-from mmcap.evaluate import evaluate
+from mmcap.evaluate import evaluate, write_results
 from mmcap.experiment import Experiment, checkpoint_manager, write_json
 
 
@@ -123,9 +122,7 @@ def train_and_evaluate(
   results = evaluate(experiment, state.params, int(state.step))
   writer.write_scalars(int(state.step), {f'final/{k}': v for k, v in results.items()})
   writer.flush()
-  if is_main:
-    write_json(os.path.join(workdir, 'results.json'), results)
-    print('results:', json.dumps(results, indent=2))
+  write_results(workdir, results)
   return results
 
 
