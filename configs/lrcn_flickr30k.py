@@ -25,4 +25,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.train_splits = 'train'
   config.evaluation.retrieval = True
   config.evaluation.nearest_neighbour_baseline = True
+  # Fully unrolled recurrence: 11% faster on an H100 (benchmarks/RESULTS.md).
+  config.model.unroll = 20
   return config
