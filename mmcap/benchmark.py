@@ -18,6 +18,7 @@ Record results in benchmarks/RESULTS.md with the date, hardware, versions,
 commit and command.
 """
 
+import dataclasses
 import functools
 import json
 import statistics
@@ -167,7 +168,7 @@ def bench_train(name, model, config, size, batch_size) -> dict:
   tokens = float((batch['targets'] != 0).sum())
   # XLA counts a loop body once, not once per trip: count the same step with
   # the recurrence fully unrolled.
-  flops = _xla_flops(step_fn(model.clone(unroll=size['steps'])).lower(state, batch))
+  flops = _xla_flops(step_fn(model.clone(config=dataclasses.replace(model.config, unroll=size['steps']))).lower(state, batch))
   closed = closed_form_flops_per_token(config, size) * batch_size * size['steps']
   result = {
       'benchmark': 'train', 'model': name, 'batch_size': batch_size,

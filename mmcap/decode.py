@@ -54,7 +54,7 @@ def _sample_loop(model, params, features_bf, max_steps, choose) -> jax.Array:
     step, state, tokens, done, out = carry
     logits, state = _step(model, params, state, tokens)
     tokens = jnp.where(
-        done, PAD_ID, choose(log_probs(logits, step, model.vocab_size), step)
+        done, PAD_ID, choose(log_probs(logits, step, model.config.vocab_size), step)
     )
     out = out.at[:, step].set(tokens)
     return step + 1, state, tokens, done | (tokens == EOS_ID), out
@@ -136,7 +136,7 @@ def beam_search(
   def body(carry):
     step, state, scores, done, out, last = carry
     logits, state = _step(model, params, state, last.reshape(-1))
-    word_scores = log_probs(logits, step, model.vocab_size)
+    word_scores = log_probs(logits, step, model.config.vocab_size)
     word_scores = word_scores.reshape(batch, beams, -1)
     vocab = word_scores.shape[-1]
     # An ended beam goes on only as itself: <pad>, score unchanged.

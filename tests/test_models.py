@@ -1,5 +1,8 @@
 """Every model against a slow NumPy implementation of its written equations."""
 
+import dataclasses
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -203,7 +206,7 @@ def test_rnn_base_ignores_the_image():
 def test_sentence_normalization_is_the_papers_cost():
   """m-RNN's cost: summed NLL of each sentence, averaged over sentences."""
   model, params, features, inputs = build('mrnn')
-  model = model.clone(feature_dropout=0.0)  # train_step's loss equals eval's
+  model = model.clone(config=dataclasses.replace(model.config, feature_dropout=0.0))  # train_step's loss equals eval's
   targets = np.concatenate([inputs[:, 1:], np.full((BATCH, 1), 2)], 1).astype(np.int32)
   targets[0, 2:] = PAD_ID
   batch = {'features': features, 'inputs': inputs, 'targets': targets}
@@ -222,3 +225,25 @@ def test_unknown_model_is_named():
   config.variant = '3x'
   with pytest.raises(InputError, match='--config.model.variant=.3x.'):
     models.build(config, VOCAB)
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_every_captioner_follows_the_protocol(name):
+  """The methods decoding and retrieval call, with the protocol's signatures,
+  agreeing with the forward pass."""
+  model, params, features, inputs = build(name)
+  assert isinstance(model, models.Captioner)
+  for method in ('__call__', 'init_decode', 'decode_step', 'sentence_terms',
+                 'image_terms', 'pair_logits'):
+    want = inspect.signature(getattr(models.Captioner, method)).parameters
+    got = inspect.signature(getattr(type(model), method)).parameters
+    assert list(got) == list(want), method
+  apply = lambda method, *args: model.apply({'params': params}, *args, method=method)
+  sentence_terms = apply(model.sentence_terms, inputs)
+  image_terms = apply(model.image_terms, features)
+  assert sentence_terms.shape[:2] == (BATCH, STEPS) and image_terms.shape[0] == BATCH
+  np.testing.assert_allclose(apply(model.pair_logits, sentence_terms, image_terms),
+                             model.apply({'params': params}, features, inputs),
+                             rtol=1e-6, atol=1e-6)
+  logits, _ = apply(model.decode_step, apply(model.init_decode, features), inputs[:, 0])
+  assert logits.shape == (BATCH, 16)

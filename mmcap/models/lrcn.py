@@ -12,11 +12,10 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
+from mmcap.models.captioner import ModelConfig
 from mmcap.models.recurrence import LSTM, Carry, VocabularyLogits, symmetric_uniform
 
-VARIANTS = ('1u', '2u', '2f')
 # The LSTM (0 = bottom, 1 = top) that receives the image, per variant.
 _IMAGE_LAYER = {'1u': 0, '2u': 0, '2f': 1}
 
@@ -28,35 +27,28 @@ class LRCN(nn.Module):
   padding columns are masked to a large negative value.
   """
 
-  vocab_size: int
-  variant: str = '2f'
-  embed_dim: int = 1000
-  hidden_dim: int = 1000
-  feature_dropout: float = 0.5
-  init_scale: float = 0.08
-  vocab_multiple: int = 128
-  dtype: Any = jnp.float32
-  unroll: int = 1
+  config: ModelConfig
 
   def setup(self):
-    init = symmetric_uniform(self.init_scale)
+    config, dtype = self.config, self.config.compute_dtype
+    init = symmetric_uniform(config.init_scale)
     self.embed = nn.Embed(
-        self.vocab_size, self.embed_dim, embedding_init=init, dtype=self.dtype
+        config.vocab_size, config.embed_dim, embedding_init=init, dtype=dtype
     )
-    num_layers = 1 if self.variant == '1u' else 2
+    num_layers = 1 if config.variant == '1u' else 2
     self.lstms = [
-        LSTM(self.hidden_dim, self.init_scale, self.dtype, self.unroll)
+        LSTM(config.hidden_dim, config.init_scale, dtype, config.unroll)
         for _ in range(num_layers)
     ]
-    self.dropout = nn.Dropout(self.feature_dropout)
+    self.dropout = nn.Dropout(config.feature_dropout)
     self.output = VocabularyLogits(
-        self.vocab_size, self.vocab_multiple, self.init_scale, self.dtype
+        config.vocab_size, config.vocab_multiple, config.init_scale, dtype
     )
 
   def _image_gates(self, features_bf: jax.Array, train: bool) -> list:
     features = self.dropout(features_bf, deterministic=not train)
     gates = [None] * len(self.lstms)
-    layer = _IMAGE_LAYER[self.variant]
+    layer = _IMAGE_LAYER[self.config.variant]
     gates[layer] = self.lstms[layer].static_gates(features)
     return gates
 
@@ -64,7 +56,7 @@ class LRCN(nn.Module):
       self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the image and the prefix."""
-    image_gates = self._image_gates(features_bf, train)[_IMAGE_LAYER[self.variant]]
+    image_gates = self._image_gates(features_bf, train)[_IMAGE_LAYER[self.config.variant]]
     return self.pair_logits(self.sentence_terms(inputs_bt), image_gates)
 
   def init_decode(self, features_bf: jax.Array) -> dict[str, Any]:
@@ -93,7 +85,7 @@ class LRCN(nn.Module):
   def sentence_terms(self, inputs_bt: jax.Array) -> jax.Array:
     """The image-independent work of each sentence: the layers below the one
     that takes the image, and that layer's input projection, [B, T, 4H]."""
-    layer = _IMAGE_LAYER[self.variant]
+    layer = _IMAGE_LAYER[self.config.variant]
     h = self.embed(inputs_bt)
     for lstm in self.lstms[:layer]:
       h = lstm(h)
@@ -101,13 +93,13 @@ class LRCN(nn.Module):
 
   def image_terms(self, features_bf: jax.Array) -> jax.Array:
     """Each image's gate term, [B, 4H]."""
-    return self._image_gates(features_bf, train=False)[_IMAGE_LAYER[self.variant]]
+    return self._image_gates(features_bf, train=False)[_IMAGE_LAYER[self.config.variant]]
 
   def pair_logits(
       self, sentence_terms: jax.Array, image_terms: jax.Array
   ) -> jax.Array:
     """Logits [P, T, V_padded] of P (sentence, image) pairs of terms."""
-    layer = _IMAGE_LAYER[self.variant]
+    layer = _IMAGE_LAYER[self.config.variant]
     h = self.lstms[layer].recur(sentence_terms + image_terms[:, None, :])
     for lstm in self.lstms[layer + 1 :]:
       h = lstm(h)

@@ -12,12 +12,11 @@ over all time steps at once, and V_I . I once per sentence. RNN-Base is the
 same network without the V_I . I term.
 """
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mmcap.models.captioner import ModelConfig
 from mmcap.models.recurrence import ReluRNN, VocabularyLogits, symmetric_uniform
 
 
@@ -27,47 +26,43 @@ def scaled_tanh(x: jax.Array) -> jax.Array:
 
 
 class MRNN(nn.Module):
-  """m-RNN captioner; `use_image=False` gives RNN-Base."""
+  """m-RNN captioner; `config.name == 'rnn_base'` gives RNN-Base."""
 
-  vocab_size: int
-  use_image: bool = True
-  embed_dim: int = 128
-  hidden_dim: int = 256
-  multimodal_dim: int = 512
-  feature_dropout: float = 0.0
-  init_scale: float = 0.08
-  vocab_multiple: int = 128
-  dtype: Any = jnp.float32
-  unroll: int = 1
+  config: ModelConfig
+
+  @property
+  def use_image(self) -> bool:
+    return self.config.name == 'mrnn'
 
   def setup(self):
-    init = symmetric_uniform(self.init_scale)
+    config, dtype = self.config, self.config.compute_dtype
+    init = symmetric_uniform(config.init_scale)
 
     def dense(features, use_bias=False):
-      return nn.Dense(
-          features, use_bias=use_bias, kernel_init=init, dtype=self.dtype
-      )
+      return nn.Dense(features, use_bias=use_bias, kernel_init=init, dtype=dtype)
 
     self.embed_1 = nn.Embed(
-        self.vocab_size, self.embed_dim, embedding_init=init, dtype=self.dtype
+        config.vocab_size, config.embed_dim, embedding_init=init, dtype=dtype
     )
-    self.embed_2 = dense(self.hidden_dim, use_bias=True)
+    self.embed_2 = dense(config.hidden_dim, use_bias=True)
     self.recurrent = ReluRNN(
-        self.hidden_dim, self.init_scale, self.dtype, self.unroll
+        config.hidden_dim, config.init_scale, dtype, config.unroll
     )
-    self.multimodal_word = dense(self.multimodal_dim, use_bias=True)  # V_w, b
-    self.multimodal_recurrent = dense(self.multimodal_dim)  # V_r
+    self.multimodal_word = dense(config.multimodal_dim, use_bias=True)  # V_w, b
+    self.multimodal_recurrent = dense(config.multimodal_dim)  # V_r
     if self.use_image:
-      self.multimodal_image = dense(self.multimodal_dim)  # V_I
-      self.dropout = nn.Dropout(self.feature_dropout)
+      self.multimodal_image = dense(config.multimodal_dim)  # V_I
+      self.dropout = nn.Dropout(config.feature_dropout)
     self.output = VocabularyLogits(
-        self.vocab_size, self.vocab_multiple, self.init_scale, self.dtype
+        config.vocab_size, config.vocab_multiple, config.init_scale, dtype
     )
 
   def _image_term(self, features_bf: jax.Array, train: bool) -> jax.Array:
     """V_I . I, [B, multimodal_dim]; zeros for RNN-Base."""
     if not self.use_image:
-      return jnp.zeros((features_bf.shape[0], self.multimodal_dim), jnp.float32)
+      return jnp.zeros(
+          (features_bf.shape[0], self.config.multimodal_dim), jnp.float32
+      )
     features = self.dropout(features_bf, deterministic=not train)
     return self.multimodal_image(features).astype(jnp.float32)
 
