@@ -18,7 +18,7 @@ Result to expect (seed 0, CPU), test perplexity / BLEU-4 / CIDEr-D:
 
 import ml_collections
 
-from mmcap.defaults import default_config
+from mmcap.tasks.captioning.config import default_config
 
 
 def get_config() -> ml_collections.ConfigDict:

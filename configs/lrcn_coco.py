@@ -16,7 +16,7 @@ on Flickr30k reports BLEU-1..4 58.72/39.06/25.12/16.46.
 
 import ml_collections
 
-from mmcap.defaults import default_config
+from mmcap.tasks.captioning.config import default_config
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -17,14 +17,14 @@ BLEU-1..4 38.81 / 20.16 / 10.37 / 5.54. Not yet reproduced with mmcap.
 
 import ml_collections
 
-from mmcap.defaults import default_config
+from mmcap.tasks.captioning.config import default_config
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = default_config()
   config.dataset.train_splits = 'train'
-  config.evaluation.retrieval = True
-  config.evaluation.nearest_neighbour_baseline = True
+  config.evals.test_retrieval.enabled = True
+  config.evals.test_captions.nearest_neighbour_baseline = True
   # Fully unrolled recurrence: 11% faster on an H100 (benchmarks/RESULTS.md).
   config.model.unroll = 20
   return config

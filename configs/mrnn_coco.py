@@ -7,7 +7,7 @@ r"""m-RNN on MS COCO (Karpathy splits).
 
 Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
 multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
-estimates (see mmcap/defaults.py: mrnn_config). Trains on train + restval.
+estimates (see mmcap/tasks/captioning/config.py: mrnn_config). Trains on train + restval.
 
 Result to expect: the seed material reports no m-RNN figure on COCO; not yet
 measured with mmcap.
@@ -15,7 +15,7 @@ measured with mmcap.
 
 import ml_collections
 
-from mmcap.defaults import mrnn_config
+from mmcap.tasks.captioning.config import mrnn_config
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -7,7 +7,7 @@ r"""m-RNN on Flickr30k (Karpathy splits).
 
 Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
 multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
-estimates (see mmcap/defaults.py: mrnn_config).
+estimates (see mmcap/tasks/captioning/config.py: mrnn_config).
 
 Result to expect, from the paper (AlexNet "decaf" features): sentence
 retrieval R@1/5/10 18.4 / 40.2 / 50.9, median rank 10; image retrieval
@@ -17,10 +17,10 @@ quoted by the LRCN paper). Not yet reproduced with mmcap.
 
 import ml_collections
 
-from mmcap.defaults import mrnn_config
+from mmcap.tasks.captioning.config import mrnn_config
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = mrnn_config()
-  config.evaluation.retrieval = True
+  config.evals.test_retrieval.enabled = True
   return config

@@ -21,6 +21,19 @@ def _exit_with(message: str, status: int = 2) -> None:
   sys.exit(status)
 
 
+# Config fields that moved, and where to: an override of the old name is
+# refused with a pointer to the new one.
+MOVED_FIELDS = {
+    'evaluation.retrieval': 'evals.test_retrieval.enabled',
+    'evaluation.retrieval_images_per_block': 'evals.test_retrieval.images_per_block',
+    'evaluation.retrieval_sentences_per_block': 'evals.test_retrieval.sentences_per_block',
+    'evaluation.nearest_neighbour_baseline': 'evals.test_captions.nearest_neighbour_baseline',
+    'evaluation.java': 'evals.test_captions.java',
+    'num_sample_captions': 'evals.test_captions.num_samples',
+    'dataset.eval_splits': 'evals.NAME.split (and evals.NAME.enabled)',
+}
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing whose errors (a typo in a --config.x override too) are
   one line on stderr and exit status 2. Pass as app.run's flags_parser."""
@@ -29,6 +42,10 @@ def parse_flags(argv: list[str]) -> list[str]:
   except flags.Error as e:
     _exit_with(str(e))
   except (AttributeError, KeyError, TypeError, ValueError) as e:
+    for arg in argv[1:]:
+      field = arg.removeprefix('--config.').split('=')[0]
+      if arg.startswith('--config.') and field in MOVED_FIELDS:
+        _exit_with(f'{arg}: this field is now --config.{MOVED_FIELDS[field]}')
     # ml_collections reports an unknown --config field this way, as nested
     # reprs: keep the words.
     detail = re.sub(r"\\n|[\\']", ' ', str(e))

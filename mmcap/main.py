@@ -6,12 +6,12 @@ r"""Trains, evaluates and captions with the m-RNN and LRCN models.
   python -m mmcap.main --config=configs/demo.py --workdir=runs/demo \
       --mode=caption --split=test --config.decode.method=beam
 
---mode=train (default) trains, resuming from a workdir that holds a
-checkpoint, then evaluates and writes WORKDIR/results.json. --mode=evaluate
-evaluates the latest checkpoint the same way (select splits with
---config.dataset.eval_splits; retrieval with --config.evaluation.retrieval=True).
---mode=caption
-captions a dataset split (--split) or a features file (--features, .npy (N, D)
+--mode=train (default) trains the config's task (config.task), resuming
+from a workdir that holds a checkpoint, then runs its evaluators
+(config.evals) and writes WORKDIR/results.json. --mode=evaluate evaluates the
+latest checkpoint the same way (choose evaluators with
+--config.evals.NAME.enabled, e.g. --config.evals.test_retrieval.enabled=True).
+--mode=caption (captioning) captions a dataset split (--split) or a features file (--features, .npy (N, D)
 or vgg_feats.mat (D, N)) with the trained model, writes a COCO results file
 (--output, default WORKDIR/captions_<split>_<method>.json) and prints captions
 per second. Each config's docstring gives its command and the result to
@@ -25,10 +25,9 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from mmcap import caption
 from mmcap import errors
-from mmcap import evaluate
 from mmcap import train
+from mmcap.tasks.captioning import caption
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for checkpoints, logs and results.'
@@ -60,7 +59,7 @@ def main(argv: list[str]) -> None:
   if _MODE.value == 'train':
     train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
   elif _MODE.value == 'evaluate':
-    evaluate.evaluate_workdir(flags.FLAGS.config, _WORKDIR.value)
+    train.evaluate_workdir(flags.FLAGS.config, _WORKDIR.value)
   else:
     caption.caption(
         flags.FLAGS.config,

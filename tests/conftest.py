@@ -8,9 +8,12 @@ import ml_collections
 import numpy as np
 import pytest
 
+from mmcap import train
+from mmcap.core.placement import Placement
+from mmcap.core.trainer import Trainer
 from mmcap.data import records
 from mmcap.data import sources
-from mmcap.defaults import default_config
+from mmcap.tasks.captioning.config import default_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLICKR8K_DIR = os.path.join(REPO, 'tests', 'fixtures', 'flickr8k_text')
@@ -38,9 +41,17 @@ def tiny_config() -> ml_collections.ConfigDict:
   config.num_train_steps = 4
   config.log_every_steps = 2
   config.checkpoint_every_steps = 2
-  config.num_sample_captions = 2
-  config.evaluation.java = False  # ~10 s per evaluation; tested in test_metrics
+  config.evals.test_captions.num_samples = 2
+  config.evals.test_captions.java = False  # ~10 s per evaluation; tested in test_metrics
   return config
+
+
+def build_run(config: ml_collections.ConfigDict, workdir: str):
+  """The task, trainer and placement of a config, as train_and_evaluate
+  builds them."""
+  placement = Placement.over_all_devices()
+  task = train.build_task(config, workdir, placement)
+  return task, Trainer(task, config, placement), placement
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from mmcap import caption
 from mmcap import train
+from mmcap.tasks.captioning import caption
 from mmcap.errors import InputError
 
 from conftest import run_python, tiny_config

@@ -55,3 +55,11 @@ def test_every_config_documents_its_command():
         text = f.read()
       assert f'--config=configs/{name}' in text, name
       assert 'Result to expect' in text, name
+
+
+def test_moved_config_field_names_its_new_place(tmp_path):
+  result = run_python('-m', 'mmcap.main', '--config=configs/demo.py',
+                      f'--workdir={tmp_path / "run"}', '--config.evaluation.retrieval=True')
+  assert one_error_line(result) == ('error: --config.evaluation.retrieval=True: this field is'
+                                    ' now --config.evals.test_retrieval.enabled')
+  assert not (tmp_path / 'run').exists()

@@ -20,11 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mmcap import steps
 from mmcap import train
-from mmcap.experiment import Experiment, checkpoint_manager
+from mmcap.core import evals
+from mmcap.core import steps
+from mmcap.core.checkpoints import checkpoint_manager
 
-from conftest import REPO, tiny_config
+from conftest import REPO, build_run, tiny_config
 
 # A failed restore leaves Orbax's reads of the other arrays behind, which
 # complain when collected, in whichever test that is.
@@ -43,7 +44,7 @@ def long_config():
 
 
 def skip_evaluation(monkeypatch):
-  monkeypatch.setattr(train, 'evaluate', lambda *args: {})
+  monkeypatch.setattr(evals, 'final', lambda evaluators: [])
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +54,7 @@ def no_evaluation(monkeypatch):
 
 def restored(workdir, config):
   """The step and parameters of the checkpoint a restart resumes from."""
-  state = Experiment(config, workdir).restore(checkpoint_manager(workdir))
+  state = build_run(config, workdir)[1].restore(checkpoint_manager(workdir))
   return int(state.step), jax.device_get(state.params)
 
 
@@ -218,7 +219,7 @@ def test_checkpoints_of_another_config_are_refused_and_left_alone(
   config = tiny_config()
   config.model.hidden_dim = 32
   with pytest.raises(ValueError, match='not compatible with the stored shape'):
-    Experiment(config, workdir).restore(checkpoint_manager(workdir))
+    build_run(config, workdir)[1].restore(checkpoint_manager(workdir))
   assert sorted(os.listdir(checkpoints)) == ['2', '4', '6']
 
 

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from mmcap import steps
+from mmcap import losses
 from mmcap import train
 from mmcap.evaluation import retrieval
 
@@ -62,7 +62,7 @@ def test_pair_scores_equal_each_models_own_likelihood(name):
   assert scores.shape == (3, 5)
   for i in range(3):
     batch = {'features': np.repeat(features[i:i + 1], 5, 0), 'inputs': inputs, 'targets': targets}
-    nll, _ = steps.sentence_nll(model, params, batch)
+    nll, _ = losses.sentence_nll(model, params, batch)
     np.testing.assert_allclose(scores[i], -np.asarray(nll), rtol=1e-5, atol=1e-5)
 
 
@@ -77,8 +77,8 @@ def test_demo_retrieval_far_above_random_from_the_command_line(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   result = run_python(
       '-m', 'mmcap.main', '--config=tests/tiny_config.py', f'--workdir={tmp_path}',
-      '--mode=evaluate', '--config.evaluation.retrieval=True',
-      '--config.evaluation.nearest_neighbour_baseline=True',
+      '--mode=evaluate', '--config.evals.test_retrieval.enabled=True',
+      '--config.evals.test_captions.nearest_neighbour_baseline=True',
       '--config.dataset.demo.num_train_images=600', '--config.dataset.demo.num_test_images=60',
       '--config.dataset.demo.feature_dim=64', '--config.model.embed_dim=32',
       '--config.model.hidden_dim=64', '--config.batch_size=32')

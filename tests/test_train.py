@@ -7,11 +7,9 @@ import orbax.checkpoint as ocp
 import pytest
 
 from mmcap import train
-from mmcap.data import pipeline
 from mmcap.errors import InputError
-from mmcap.experiment import Experiment
 
-from conftest import run_python, tiny_config
+from conftest import build_run, run_python, tiny_config
 
 RESULT_KEYS = {'step', 'val/perplexity', 'test/perplexity', 'test/bleu_1', 'test/bleu_2',
                'test/bleu_3', 'test/bleu_4', 'test/cider'}
@@ -42,10 +40,10 @@ def test_demo_data_of_other_settings_is_refused(config, tmp_path):
 
 
 def final_params(workdir, config):
-  experiment = Experiment(config, workdir)
+  _, trainer, _ = build_run(config, workdir)
   manager = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, 'checkpoints')))
   state = manager.restore(manager.latest_step(),
-                          args=ocp.args.StandardRestore(experiment.abstract_state))
+                          args=ocp.args.StandardRestore(trainer.abstract_state))
   return jax.device_get(state.params), manager.latest_step()
 
 
@@ -68,19 +66,15 @@ def test_resumes_from_workdir_exactly(tmp_path):
 LOSSES_SCRIPT = """
 import json, sys
 import jax
-from mmcap.data import pipeline
-from mmcap.experiment import Experiment
 sys.path.insert(0, 'tests')
-from conftest import tiny_config
+from conftest import build_run, tiny_config
 config = tiny_config()
-experiment = Experiment(config, sys.argv[1])
-state = experiment.initial_state()
-batches = pipeline.train_batches(
-    experiment.dataset_dir, experiment.info, ['train'], config.batch_size,
-    config.dataset.max_steps, config.dataset.shuffle_buffer, seed=0)
+task, trainer, placement = build_run(config, sys.argv[1])
+state = trainer.initial_state(config.seed)
+batches = task.train_batches(config.batch_size, skip_batches=0)
 losses = []
 for _ in range(3):
-  state, metrics = experiment.train_step(state, experiment.to_global(next(batches)))
+  state, metrics = trainer.train_step(state, placement.to_global(next(batches)))
   losses.append(float(metrics['loss']))
 print(json.dumps({'devices': jax.device_count(), 'losses': losses}))
 """
@@ -149,13 +143,18 @@ def test_image_models_beat_rnn_base_in_perplexity(demo_results):
         ('batch_size', 0, r'--config.batch_size=0: must be a positive multiple'),
         ('model.name', 'gpt', r'--config.model.name=.gpt.: expected one of'),
         ('optimizer.name', 'rmsprop', r'--config.optimizer.name=.rmsprop.'),
-        ('dataset.eval_splits', 'val,dev', r"split 'dev' has no images"),
+        ('evals.val_perplexity.split', 'dev', r"split 'dev' has no images"),
+        ('evals.test_captions.kind', 'poems', r'--config.evals.test_captions.kind=.poems.'),
+        ('evals.val_perplexity.every_steps', -1, r'every_steps=-1: expected 0'),
+        ('task', 'poetry', r'--config.task=.poetry.: expected one of'),
         ('dataset.source', 'prepared', r'--config.dataset.dir is required'),
     ],
 )
 def test_bad_config_is_named_and_writes_nothing(config, tmp_path, field, value, message):
   *sections, name = field.split('.')
-  section = config[sections[0]] if sections else config
+  section = config
+  for part in sections:
+    section = section[part]
   section[name] = value
   workdir = tmp_path / 'run'
   with pytest.raises(InputError, match=message):
@@ -165,10 +164,9 @@ def test_bad_config_is_named_and_writes_nothing(config, tmp_path, field, value, 
 
 def test_train_step_compiles_once(config, tmp_path):
   """Fixed batch shapes: no recompilation from one step to the next."""
-  experiment = Experiment(config, str(tmp_path))
-  state = experiment.initial_state()
-  batches = pipeline.train_batches(experiment.dataset_dir, experiment.info, ['train'], 8,
-                                   config.dataset.max_steps, 50, seed=0)
+  task, trainer, placement = build_run(config, str(tmp_path))
+  state = trainer.initial_state(config.seed)
+  batches = task.train_batches(8, skip_batches=0)
   for _ in range(4):
-    state, _ = experiment.train_step(state, experiment.to_global(next(batches)))
-  assert experiment.train_step._cache_size() == 1  # pylint: disable=protected-access
+    state, _ = trainer.train_step(state, placement.to_global(next(batches)))
+  assert trainer.train_step._cache_size() == 1  # pylint: disable=protected-access

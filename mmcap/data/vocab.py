@@ -57,10 +57,13 @@ class Vocabulary:
         words.append(self.words[i])
     return words
 
+  def to_json(self) -> dict:
+    return {'min_count': self.min_count, 'words': list(self.words)}
+
   def save(self, path: str) -> None:
     tmp = f'{path}.tmp'
     with open(tmp, 'w') as f:
-      json.dump({'min_count': self.min_count, 'words': list(self.words)}, f)
+      json.dump(self.to_json(), f)
     os.replace(tmp, path)
 
   @classmethod

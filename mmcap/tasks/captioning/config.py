@@ -1,13 +1,17 @@
-"""Every config field with its default: the LRCN-2f COCO setup of the reference
-Caffe nets. Files in configs/ start from `default_config()` and override."""
+"""Every captioning config field with its default: the LRCN-2f COCO setup of
+the reference Caffe nets. Files in configs/ start from `default_config()` (or
+`mrnn_config()`) and override."""
 
 import ml_collections
+
+from mmcap.core.config import base_config
+from mmcap.core.evals import evaluator
 
 
 def default_config() -> ml_collections.ConfigDict:
   """LRCN-2f on a prepared COCO dataset with the reference hyperparameters."""
-  config = ml_collections.ConfigDict()
-  config.seed = 0
+  config = base_config()
+  config.task = 'captioning'
 
   config.dataset = ml_collections.ConfigDict()
   # 'prepared': a directory written by `python -m mmcap.prepare` (dataset.dir);
@@ -15,7 +19,6 @@ def default_config() -> ml_collections.ConfigDict:
   config.dataset.source = 'prepared'
   config.dataset.dir = ml_collections.config_dict.placeholder(str)
   config.dataset.train_splits = 'train,restval'  # comma-separated
-  config.dataset.eval_splits = 'val,test'  # captions and metrics on the last
   config.dataset.max_steps = 20  # time steps: <= 19 words + <eos>
   config.dataset.shuffle_buffer = 20_000  # captions
   config.dataset.demo = ml_collections.ConfigDict()
@@ -26,6 +29,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.dataset.demo.num_val_images = 300
   config.dataset.demo.num_test_images = 300
 
+  # The fields of mmcap.models.ModelConfig.
   config.model = ml_collections.ConfigDict()
   config.model.name = 'lrcn'  # 'lrcn', 'mrnn' or 'rnn_base'
   config.model.variant = '2f'  # LRCN: '1u', '2u' or '2f'
@@ -42,17 +46,6 @@ def default_config() -> ml_collections.ConfigDict:
   # summed over each sentence, averaged over sentences (m-RNN's cost).
   config.loss_normalization = 'token'
 
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.name = 'sgd'  # or 'adam'
-  config.optimizer.learning_rate = 0.01
-  config.optimizer.momentum = 0.9
-  config.optimizer.lr_decay_factor = 0.5
-  config.optimizer.lr_decay_steps = 20_000
-  config.optimizer.grad_clip_norm = 10.0
-  # Adds weight_decay * theta to the gradient: an L2 term (weight_decay / 2)
-  # * ||theta||^2 in the cost.
-  config.optimizer.weight_decay = 0.0
-
   config.decode = ml_collections.ConfigDict()
   config.decode.method = 'greedy'  # 'greedy', 'sample' or 'beam'
   config.decode.beam_size = 3
@@ -60,23 +53,22 @@ def default_config() -> ml_collections.ConfigDict:
   config.decode.temperature = 1.0  # sampling
   config.decode.seed = 0  # sampling
 
-  config.evaluation = ml_collections.ConfigDict()
-  # The coco-caption Java tools (PTBTokenizer, METEOR) where Java is
+  # Perplexity per word and per sentence.
+  config.evals.val_perplexity = evaluator('perplexity', 'val')
+  config.evals.test_perplexity = evaluator('perplexity', 'test')
+  # Captions by config.decode, written to captions_<split>.json, with the
+  # coco-caption metrics beside the most frequent training caption's.
+  # java: the coco-caption Java tools (PTBTokenizer, METEOR) where Java is
   # installed; False: the Python PTB tokenizer and no METEOR (~10 s faster).
-  config.evaluation.java = True
-  # Image-sentence retrieval by likelihood on the last eval split.
-  config.evaluation.retrieval = False
-  config.evaluation.retrieval_images_per_block = 32
-  config.evaluation.retrieval_sentences_per_block = 256
-  # The caption of the nearest training image in feature space, as a baseline.
-  config.evaluation.nearest_neighbour_baseline = False
-
-  config.batch_size = 100  # captions, global
-  config.eval_batch_size = 500
-  config.num_train_steps = 110_000
-  config.log_every_steps = 100
-  config.checkpoint_every_steps = 5000
-  config.num_sample_captions = 5
+  # nearest_neighbour_baseline: also the caption of the nearest training
+  # image in feature space. num_samples: captions printed.
+  config.evals.test_captions = evaluator(
+      'captions', 'test', java=True, nearest_neighbour_baseline=False, num_samples=5
+  )
+  # Image-sentence retrieval by likelihood, in blocks of images x sentences.
+  config.evals.test_retrieval = evaluator(
+      'retrieval', 'test', enabled=False, images_per_block=32, sentences_per_block=256
+  )
   return config
 
 

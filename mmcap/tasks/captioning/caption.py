@@ -13,15 +13,17 @@ import jax
 import ml_collections
 import numpy as np
 
-from mmcap.data import pipeline
+from mmcap.core.checkpoints import checkpoint_manager, require_checkpoints
+from mmcap.core.files import write_json
+from mmcap.core.placement import Placement
+from mmcap.core.task import Batch
+from mmcap.core.trainer import Trainer
 from mmcap.data import sources
 from mmcap.errors import InputError
-from mmcap.experiment import Experiment, checkpoint_manager, write_captions
+from mmcap.tasks.captioning.task import CaptioningTask
 
 
-def _feature_batches(
-    features: np.ndarray, batch_size: int
-) -> Iterator[pipeline.Batch]:
+def _feature_batches(features: np.ndarray, batch_size: int) -> Iterator[Batch]:
   """This process's rows in full batches; image_id -1 marks padding."""
   rows = np.arange(len(features))
   share = rows[jax.process_index() :: jax.process_count()]
@@ -50,30 +52,29 @@ def caption(
   """Writes `[{"image_id", "caption"}]` and returns the file's path."""
   if (split is None) == (features_path is None):
     raise InputError('give exactly one of --split and --features')
-  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
-    raise InputError(f'{workdir}: no checkpoints to caption with; train first')
-  experiment = Experiment(config, workdir, with_dataset=split is not None)
-  state = experiment.restore(checkpoint_manager(workdir))
+  require_checkpoints(workdir, 'caption with')
+  placement = Placement.over_all_devices()
+  task = CaptioningTask(config, workdir, placement, with_dataset=split is not None)
+  state = Trainer(task, config, placement).restore(checkpoint_manager(workdir))
   if state is None:
     raise InputError(f'{workdir}/checkpoints: no checkpoint; train first')
-  batch_size = config.eval_batch_size // jax.process_count()
   if split is not None:
-    batches = lambda: experiment.eval_batches(split, per_caption=False)
+    batches = lambda: task.eval_batches(split, per_caption=False)
     source = split
   else:
-    features = sources.load_features(features_path, None, experiment.feature_dim)
-    batches = lambda: _feature_batches(features, batch_size)
+    features = sources.load_features(features_path, None, task.feature_dim)
+    batches = lambda: _feature_batches(features, task.eval_batch_size)
     source = os.path.splitext(os.path.basename(features_path))[0]
 
-  first = experiment.to_global(next(iter(batches())))
-  jax.block_until_ready(experiment.decode(state.params, first['features']))
+  first = placement.to_global(next(iter(batches())))
+  jax.block_until_ready(task.decode(state.params, first['features']))
   start = time.perf_counter()
-  captions = experiment.captions(state.params, batches())
+  captions = task.captions(state.params, batches())
   seconds = time.perf_counter() - start
   method = _method(config.decode)
   output = output or os.path.join(workdir, f'captions_{source}_{method}.json')
   if jax.process_index() == 0:
-    write_captions(output, captions)
+    write_json(output, [{'image_id': i, 'caption': c} for i, c in sorted(captions.items())])
     print(
         f'{len(captions)} captions ({method}) in {seconds:.2f} s after'
         f' compilation: {len(captions) / seconds:.1f} captions/s -> {output}'

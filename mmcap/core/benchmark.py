@@ -1,0 +1,118 @@
+"""Measuring speed, for every task: timing, FLOP and memory helpers, and the
+train-step row. Each task's benchmark module (mmcap/tasks/*/benchmark.py)
+makes its synthetic batches and rows with these; the command line is
+mmcap/benchmark.py."""
+
+import dataclasses
+import functools
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from mmcap.core import steps
+
+# Dense peak FLOP/s by device kind and dtype (vendor figures).
+PEAK_TFLOPS = {
+    'NVIDIA H200': {'bfloat16': 989.0, 'float32': 494.0},
+    'NVIDIA H100 80GB HBM3': {'bfloat16': 989.0, 'float32': 494.0},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What the command line asked for, passed down to every task."""
+
+  size: str = 'cpu'  # a task's size: 'cpu' or 'paper'
+  dtype: str = 'float32'
+  batch_size: int | None = None  # None: the size's own
+  unroll: int = 1
+  vocab_multiple: int = 128
+  steps: int = 20  # timed repetitions
+  warmup: int = 3  # untimed repetitions after compiling
+  beam_sizes: tuple[int, ...] = (1, 3, 5)
+  peak_tflops: float | None = None  # None: PEAK_TFLOPS of the device
+  benchmarks: tuple[str, ...] = ('train', 'decode', 'retrieval')
+
+
+def timed(fn: Callable, args: tuple, settings: Settings) -> tuple[float, list[float]]:
+  """Compile time of jitted `fn`, and the synchronized times of repetitions."""
+  start = time.perf_counter()
+  compiled = fn.lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  times = []
+  for i in range(settings.warmup + settings.steps):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    if i >= settings.warmup:
+      times.append(time.perf_counter() - start)
+  return compile_s, times
+
+
+def xla_flops(lowered: jax.stages.Lowered) -> float:
+  """XLA's FLOP count; GPUs count only after compilation, and leave out the
+  matmuls handed to library calls (cuBLAS), so it reads low there."""
+  analysis = lowered.cost_analysis() or lowered.compile().cost_analysis()
+  if isinstance(analysis, list):
+    analysis = analysis[0]
+  return float((analysis or {}).get('flops', 0.0))
+
+
+def peak_flops(dtype: str, settings: Settings) -> float | None:
+  if settings.peak_tflops:
+    return settings.peak_tflops * 1e12
+  peak = PEAK_TFLOPS.get(jax.devices()[0].device_kind, {}).get(dtype)
+  return peak * 1e12 if peak else None
+
+
+def memory() -> dict[str, float]:
+  stats = jax.devices()[0].memory_stats() or {}
+  if 'peak_bytes_in_use' not in stats:
+    return {}
+  return {'peak_memory_gb': stats['peak_bytes_in_use'] / 2**30}
+
+
+def train_row(
+    loss_fn: steps.LossFn,
+    unrolled_loss_fn: steps.LossFn,
+    params: Any,
+    batch: dict,
+    counts: dict[str, float],
+    model_flops: float,
+    settings: Settings,
+) -> dict[str, Any]:
+  """One SGD-with-momentum step of `loss_fn` on `batch`: median step time,
+  compile time, `<count>_per_s` for each of `counts` (e.g. tokens), model
+  FLOP/s and MFU from `model_flops` (per step, the closed form), XLA's FLOP
+  count of `unrolled_loss_fn` (the same loss with loops unrolled, since XLA
+  counts a loop body once) and peak memory."""
+  optimizer = steps.make_optimizer(ml_collections.ConfigDict(dict(
+      name='sgd', learning_rate=0.01, momentum=0.9, lr_decay_factor=0.5,
+      lr_decay_steps=20_000, grad_clip_norm=10.0, weight_decay=0.0)))
+  state = steps.TrainState(
+      jnp.zeros((), jnp.int32), params, optimizer.init(params), jax.random.key(1)
+  )
+
+  def step_fn(loss):
+    # Not donated: every repetition reuses the same state.
+    return jax.jit(functools.partial(steps.train_step, loss_fn=loss, optimizer=optimizer))
+
+  compile_s, times = timed(step_fn(loss_fn), (state, batch), settings)
+  median = statistics.median(times)
+  row = {
+      'step_ms': 1e3 * median,
+      'compile_s': compile_s,
+      **{f'{name}_per_s': count / median for name, count in counts.items()},
+      'xla_gflops_per_step': xla_flops(step_fn(unrolled_loss_fn).lower(state, batch)) / 1e9,
+      'closed_form_gflops_per_step': model_flops / 1e9,
+      'achieved_tflops': model_flops / median / 1e12,
+      'params_m': sum(x.size for x in jax.tree.leaves(params)) / 1e6,
+  }
+  peak = peak_flops(settings.dtype, settings)
+  if peak:
+    row['mfu'] = model_flops / median / peak
+  return row | memory()

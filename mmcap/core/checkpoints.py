@@ -1,0 +1,86 @@
+"""Orbax checkpoints of the train state, and a restore that steps past
+corrupt ones. docs/RELIABILITY.md lists what each failure does."""
+
+import os
+import sys
+
+import jax
+from jax.experimental import multihost_utils
+import orbax.checkpoint as ocp
+
+from mmcap.core.steps import TrainState
+from mmcap.errors import InputError
+
+
+def checkpoint_manager(workdir: str) -> ocp.CheckpointManager:
+  """The manager of WORKDIR/checkpoints, keeping the last 3 steps.
+
+  Saves are atomic: Orbax writes a step to `<step>.orbax-checkpoint-tmp` and
+  renames it to `<step>` when complete. A save cut short (SIGKILL, power loss)
+  leaves only the temporary directory, which Orbax never lists as a step and
+  replaces when that step is saved again.
+  """
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True),
+  )
+
+
+def require_checkpoints(workdir: str, purpose: str) -> None:
+  """Refuses a workdir without checkpoints, before anything is built."""
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    raise InputError(f'{workdir}: no checkpoints to {purpose}; train first')
+
+
+def restore_latest(
+    manager: ocp.CheckpointManager, abstract_state: TrainState
+) -> TrainState | None:
+  """The latest checkpoint that restores, or None if there is none.
+
+  A checkpoint that fails to restore while an earlier one succeeds is
+  corrupt (a file truncated or deleted after the save): each is reported in
+  one line and moved aside to `<step>.corrupt`, out of the manager's sight,
+  so that training saves that step again. If none restores, as with a config
+  that does not match the checkpoints, the latest one's error is raised and
+  nothing is moved.
+  """
+  previous_hook = sys.unraisablehook
+
+  def hook(unraisable):
+    # A failed Orbax restore leaves TensorStore reads that end after its
+    # event loop has closed, each then reporting this: noise, dropped.
+    if str(unraisable.exc_value) != 'Event loop is closed':
+      previous_hook(unraisable)
+
+  errors, state = {}, None
+  sys.unraisablehook = hook
+  try:
+    for step in sorted(manager.all_steps(), reverse=True):
+      try:
+        state = manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        break
+      except Exception as error:  # pylint: disable=broad-exception-caught
+        # Orbax and TensorStore report a bad file with many exception types.
+        errors[step] = error
+  finally:
+    sys.unraisablehook = previous_hook
+  if state is None:
+    if errors:
+      raise errors[max(errors)]
+    return None
+  for bad_step, error in errors.items():
+    aside = manager.directory / f'{bad_step}.corrupt'
+    if jax.process_index() == 0:
+      (manager.directory / str(bad_step)).rename(aside)
+    detail = ' '.join(str(error).split())[:300]
+    print(
+        f'warning: checkpoint {bad_step} does not restore'
+        f' ({type(error).__name__}: {detail}); moved to {aside}, restored'
+        f' step {step}',
+        file=sys.stderr,
+        flush=True,
+    )
+  if errors:
+    multihost_utils.sync_global_devices('corrupt checkpoints moved aside')
+    manager.reload()
+  return state

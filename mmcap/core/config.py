@@ -1,0 +1,31 @@
+"""The config fields the core reads, shared by every task. A task's defaults
+(mmcap/tasks/*/config.py) start from `base_config()` and add their own."""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.task = ml_collections.config_dict.placeholder(str)  # e.g. 'captioning'
+  config.seed = 0
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = 'sgd'  # or 'adam'
+  config.optimizer.learning_rate = 0.01
+  config.optimizer.momentum = 0.9
+  config.optimizer.lr_decay_factor = 0.5
+  config.optimizer.lr_decay_steps = 20_000
+  config.optimizer.grad_clip_norm = 10.0
+  # Adds weight_decay * theta to the gradient: an L2 term (weight_decay / 2)
+  # * ||theta||^2 in the cost.
+  config.optimizer.weight_decay = 0.0
+
+  # Evaluators, by name: see mmcap/core/evals.py.
+  config.evals = ml_collections.ConfigDict()
+
+  config.batch_size = 100  # global, over all devices and processes
+  config.eval_batch_size = 500
+  config.num_train_steps = 110_000
+  config.log_every_steps = 100
+  config.checkpoint_every_steps = 5000
+  return config

@@ -1,0 +1,214 @@
+"""train_and_evaluate: the one train loop, for every task and model.
+
+Data flows one way: the task's numpy batches -> global arrays sharded over
+the devices -> the jitted train step -> Orbax checkpoints and metrics ->
+evaluators -> WORKDIR/results.json. docs/RELIABILITY.md describes what a
+stopped or failing run keeps.
+"""
+
+import collections
+import contextlib
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+from clu import metric_writers
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from mmcap.core import evals
+from mmcap.core.checkpoints import checkpoint_manager, require_checkpoints
+from mmcap.core.files import write_json
+from mmcap.core.placement import Placement, process_batch_size
+from mmcap.core.steps import TrainState
+from mmcap.core.task import Evaluation, Task
+from mmcap.core.trainer import Trainer
+from mmcap.errors import InputError
+
+
+def train_and_evaluate(
+    task: Task,
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    placement: Placement,
+) -> dict[str, float]:
+  """Trains (resuming from `workdir` if it holds a checkpoint) and evaluates.
+
+  SIGTERM (how preemptible machines are stopped) saves a checkpoint at the
+  current step and exits with status 143 (128 + SIGTERM) without evaluating:
+  not 0, so that a scheduler does not take the run for finished. A non-finite
+  loss, gradient norm or parameter norm raises FloatingPointError naming its
+  step, at the next log step or checkpoint, before that checkpoint is saved.
+  """
+  batch_size = process_batch_size(config.batch_size, 'batch_size')
+  trainer = Trainer(task, config, placement)
+  os.makedirs(workdir, exist_ok=True)
+  is_main = jax.process_index() == 0
+  if is_main:
+    for name, value in task.workdir_files().items():
+      write_json(os.path.join(workdir, name), value)
+    write_json(os.path.join(workdir, 'config.json'), config.to_dict())
+  manager = checkpoint_manager(workdir)
+  state = trainer.restore(manager)
+  if state is None:
+    state = trainer.initial_state(config.seed)
+  else:
+    print(f'resumed from checkpoint at step {int(state.step)}')
+  start_step = int(state.step)
+
+  writer = metric_writers.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+  batches = _on_device(
+      task.train_batches(batch_size, skip_batches=start_step), placement.to_global
+  )
+  pending, last_time, last_step = [], time.perf_counter(), start_step
+  with _sigterm_received() as sigterm:
+    try:
+      for step in range(start_step + 1, config.num_train_steps + 1):
+        state, step_metrics = trainer.train_step(state, next(batches))
+        pending.append(step_metrics)
+        stop = sigterm.is_set()
+        log = step % config.log_every_steps == 0 or step == config.num_train_steps
+        save = (
+            step % config.checkpoint_every_steps == 0
+            or step == config.num_train_steps
+            or stop
+        )
+        if log or save:
+          fetched = jax.device_get(pending)
+          _check_finite(fetched, step + 1 - len(fetched), manager.latest_step())
+        if log:
+          pending, now = [], time.perf_counter()
+          scalars = _summary(task, fetched, now - last_time, step - last_step)
+          last_time, last_step = now, step
+          writer.write_scalars(step, scalars)
+          if is_main:
+            _print_log(step, scalars, config.num_train_steps)
+        if save:
+          manager.save(step, args=ocp.args.StandardSave(state))
+        if stop:
+          break
+        due = evals.due(config.evals, step)
+        if due:
+          found = evals.run(task, config.evals, due, state.params).metrics
+          evals.print_metrics(step, found)
+          writer.write_scalars(step, found)
+    finally:
+      manager.wait_until_finished()  # never exit with a save half-written
+    if sigterm.is_set():
+      writer.flush()
+      print(
+          f'SIGTERM at step {int(state.step)}: checkpoint saved, exiting',
+          flush=True,
+      )
+      raise SystemExit(128 + signal.SIGTERM)
+
+  results = _final_evaluation(task, config, workdir, state)
+  writer.write_scalars(int(state.step), {f'final/{k}': v for k, v in results.items()})
+  writer.flush()
+  return results
+
+
+def evaluate_workdir(
+    task: Task, config: ml_collections.ConfigDict, workdir: str, placement: Placement
+) -> dict[str, float]:
+  """--mode=evaluate: the latest checkpoint of a workdir, evaluated by the
+  final evaluators, as at the end of training."""
+  require_checkpoints(workdir, 'evaluate')
+  state = Trainer(task, config, placement).restore(checkpoint_manager(workdir))
+  if state is None:
+    raise InputError(f'{workdir}/checkpoints: no checkpoint; train first')
+  return _final_evaluation(task, config, workdir, state)
+
+
+def _final_evaluation(
+    task: Task, config: ml_collections.ConfigDict, workdir: str, state: TrainState
+) -> dict[str, float]:
+  """Every enabled evaluator on the state; results.json and the evaluators'
+  files written to the workdir."""
+  found: Evaluation = evals.run(task, config.evals, evals.final(config.evals), state.params)
+  results = {'step': int(state.step), **found.metrics}
+  if jax.process_index() == 0:
+    for name, value in found.files.items():
+      write_json(os.path.join(workdir, name), value)
+    write_json(os.path.join(workdir, 'results.json'), results)
+    print('results:', json.dumps(results, indent=2))
+  return results
+
+
+def _summary(task: Task, fetched: list[dict], seconds: float, num_steps: int) -> dict:
+  """The log scalars of the steps since the last log."""
+  stacked = {k: np.stack([m[k] for m in fetched]) for k in fetched[0]}
+  core = {k: float(np.mean(stacked.pop(k))) for k in ('loss', 'grad_norm', 'param_norm')}
+  return {
+      'loss': core['loss'],
+      **task.train_summary(stacked, seconds),
+      'grad_norm': core['grad_norm'],
+      'param_norm': core['param_norm'],
+      'steps_per_sec': num_steps / seconds,
+  }
+
+
+def _print_log(step: int, scalars: dict[str, float], num_train_steps: int) -> None:
+  shown = {k: v for k, v in scalars.items() if k not in ('grad_norm', 'param_norm')}
+  words = ' '.join(
+      f'{k.replace("_per_sec", "/s")} {v:.0f}' if v >= 1000 else
+      f'{k.replace("_per_sec", "/s")} {v:.4g}'
+      for k, v in shown.items()
+  )
+  eta = (num_train_steps - step) / max(scalars['steps_per_sec'], 1e-9)
+  print(f'step {step}: {words} eta {_clock(eta)}', flush=True)
+
+
+def _clock(seconds: float) -> str:
+  minutes, seconds = divmod(int(round(seconds)), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}:{minutes:02d}:{seconds:02d}'
+
+
+def _on_device(batches: Iterator, to_global, ahead: int = 2) -> Iterator:
+  """Batches made global device arrays `ahead` steps before they are used,
+  so that their transfer overlaps the steps before (dispatch is async)."""
+  queue = collections.deque(map(to_global, itertools.islice(batches, ahead)))
+  while queue:
+    yield queue.popleft()
+    queue.extend(map(to_global, itertools.islice(batches, 1)))
+
+
+@contextlib.contextmanager
+def _sigterm_received() -> Iterator[threading.Event]:
+  """An event that SIGTERM sets, instead of ending the process, while inside.
+
+  Python handles signals in the main thread only; elsewhere SIGTERM keeps its
+  previous handling and the event is never set.
+  """
+  received = threading.Event()
+  if threading.current_thread() is not threading.main_thread():
+    yield received
+    return
+  previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+  try:
+    yield received
+  finally:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _check_finite(
+    metrics: list[dict[str, np.ndarray]], first_step: int, last_saved: int | None
+) -> None:
+  """Raises FloatingPointError at the first step of `metrics` (steps from
+  `first_step` on) whose loss, gradient norm or parameter norm is not
+  finite."""
+  for step, m in enumerate(metrics, first_step):
+    values = {k: float(m[k]) for k in ('loss', 'grad_norm', 'param_norm')}
+    if not all(np.isfinite(v) for v in values.values()):
+      found = ', '.join(f'{k} {v}' for k, v in values.items())
+      raise FloatingPointError(
+          f'not finite at step {step}: {found}; stopped before saving it'
+          f' (latest checkpoint: step {last_saved})'
+      )

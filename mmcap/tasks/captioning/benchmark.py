@@ -1,0 +1,178 @@
+"""Captioning rows of `python -m mmcap.benchmark`: the training step, beam
+search and likelihood retrieval of every captioner on synthetic batches, and
+the tf.data pipeline. Imports no TensorFlow unless the pipeline is asked for.
+"""
+
+import dataclasses
+import functools
+import statistics
+import time
+from collections.abc import Iterator
+
+import jax
+import ml_collections
+import numpy as np
+
+from mmcap import decode
+from mmcap import losses
+from mmcap import models
+from mmcap.core import benchmark
+from mmcap.core.placement import Placement
+from mmcap.evaluation import retrieval
+
+SIZES = {
+    # vocab: words, plus 4 special tokens; 10,004 pads to 10,112 (x128).
+    'paper': dict(vocab=10_000, features=4096, steps=20, batch=100,
+                  lrcn=(1000, 1000), mrnn=(128, 256, 512),
+                  decode_images=5000, retrieval=(1000, 5000)),
+    'cpu': dict(vocab=1000, features=256, steps=20, batch=64,
+                lrcn=(128, 128), mrnn=(64, 128, 128),
+                decode_images=256, retrieval=(50, 250)),
+}
+MODELS = ('lrcn_1u', 'lrcn_2u', 'lrcn_2f', 'mrnn', 'rnn_base')
+
+
+def model_config(
+    name: str, size: dict, settings: benchmark.Settings
+) -> ml_collections.ConfigDict:
+  """The `config.model` of a benchmarked captioner."""
+  family, _, variant = name.partition('_')
+  config = ml_collections.ConfigDict(dict(
+      name=name if family == 'mrnn' or name == 'rnn_base' else 'lrcn',
+      variant=variant or '2f', feature_dropout=0.5, init_scale=0.08,
+      vocab_multiple=settings.vocab_multiple, dtype=settings.dtype,
+      unroll=settings.unroll, multimodal_dim=0))
+  if config.name == 'lrcn':
+    config.embed_dim, config.hidden_dim = size['lrcn']
+  else:
+    config.embed_dim, config.hidden_dim, config.multimodal_dim = size['mrnn']
+    config.feature_dropout = 0.0
+  return config
+
+
+def closed_form_flops_per_token(config: ml_collections.ConfigDict, size: dict) -> float:
+  """6 x the MACs of the dense layers per training token (GUIDE)."""
+  vocab = -(-(size['vocab'] + 4) // config.vocab_multiple) * config.vocab_multiple
+  features, steps = size['features'], size['steps']
+  if config.name == 'lrcn':
+    e, h = config.embed_dim, config.hidden_dim
+    inputs = {'1u': [e], '2u': [e, h], '2f': [e, h]}[config.variant]
+    macs = sum(4 * h * (d + h) for d in inputs) + h * vocab
+    return 6 * macs + 6 * 4 * h * features / steps
+  e1, e2, m = config.embed_dim, config.hidden_dim, config.multimodal_dim
+  macs = e1 * e2 + e2 * e2 + 2 * e2 * m + m * vocab
+  image = features * m if config.name == 'mrnn' else 0
+  return 6 * macs + 6 * image / steps
+
+
+def synthetic_batch(rng: np.random.Generator, size: dict, batch: int) -> dict:
+  """Random captions of 8 to steps words with their features."""
+  t = size['steps']
+  lengths = rng.integers(8, t + 1, batch)
+  words = rng.integers(4, size['vocab'] + 4, (batch, t)).astype(np.int32)
+  inputs = np.where(np.arange(t) < lengths[:, None], words, 0).astype(np.int32)
+  inputs[:, 0] = 1
+  targets = np.where(np.arange(t) < lengths[:, None] - 1, np.roll(inputs, -1, 1), 0)
+  targets[np.arange(batch), lengths - 1] = 2
+  return {
+      'features': rng.normal(size=(batch, size['features'])).astype(np.float32),
+      'inputs': inputs,
+      'targets': targets.astype(np.int32),
+  }
+
+
+def _train(model, config, size, settings: benchmark.Settings) -> dict:
+  batch_size = settings.batch_size or size['batch']
+  batch = synthetic_batch(np.random.default_rng(0), size, batch_size)
+  params = jax.jit(model.init)(
+      jax.random.key(0), batch['features'][:1], batch['inputs'][:1])['params']
+
+  def loss_fn(model):
+    return functools.partial(losses.next_word_loss, model, normalization='token')
+
+  unrolled = model.clone(config=dataclasses.replace(model.config, unroll=size['steps']))
+  counts = {'tokens': float((batch['targets'] != 0).sum()), 'captions': batch_size}
+  flops = closed_form_flops_per_token(config, size) * batch_size * size['steps']
+  return {'benchmark': 'train', 'batch_size': batch_size} | benchmark.train_row(
+      loss_fn(model), loss_fn(unrolled), params, batch, counts, flops, settings)
+
+
+def _decode(model, size, beam_size: int, settings: benchmark.Settings) -> dict:
+  rng = np.random.default_rng(0)
+  features = rng.normal(size=(size['decode_images'], size['features'])).astype(np.float32)
+  params = jax.jit(model.init)(
+      jax.random.key(0), features[:1], np.zeros((1, 2), np.int32))['params']
+  fn = jax.jit(lambda p, f: decode.beam_search(model, p, f, size['steps'], beam_size)[0])
+  compile_s, times = benchmark.timed(fn, (params, features), settings)
+  median = statistics.median(times)
+  return {'benchmark': 'decode', 'beam_size': beam_size, 'images': len(features),
+          'seconds': median, 'compile_s': compile_s,
+          'captions_per_s': len(features) / median} | benchmark.memory()
+
+
+def _retrieval(model, size) -> dict:
+  num_images, num_sentences = size['retrieval']
+  batch = synthetic_batch(np.random.default_rng(0), size, num_sentences)
+  features = batch['features'][:num_images]
+  params = jax.jit(model.init)(
+      jax.random.key(0), features[:1], batch['inputs'][:1])['params']
+  sharding = Placement.over_all_devices().data
+  score = lambda: retrieval.pair_scores(model, params, features, batch['inputs'],
+                                        batch['targets'], 32, 256, sharding)
+  start = time.perf_counter()
+  score()  # compiles
+  first_s = time.perf_counter() - start
+  start = time.perf_counter()
+  score()
+  seconds = time.perf_counter() - start
+  return {'benchmark': 'retrieval', 'images': num_images, 'sentences': num_sentences,
+          'seconds': seconds, 'first_call_s': first_s,
+          'pairs_per_s': num_images * num_sentences / seconds}
+
+
+def _pipeline(size) -> dict:
+  """tf.data examples/s over a generated prepared dataset (imports TF)."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from mmcap.data import pipeline, records, sources  # pylint: disable=g-import-not-at-top
+  from mmcap.data.vocab import Vocabulary  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  num_images, words = 2000, [f'w{i}' for i in range(size['vocab'])]
+  images = [sources.Image(i, f'{i}.jpg', 'train', tuple(
+      tuple(rng.choice(words, rng.integers(8, 20))) for _ in range(5)),
+      tuple(range(5 * i, 5 * i + 5))) for i in range(num_images)]
+  features = rng.normal(size=(num_images, size['features'])).astype(np.float32)
+  vocab = Vocabulary.build([s for im in images for s in im.sentences], 1)
+  with tempfile.TemporaryDirectory() as tmp:
+    path = f'{tmp}/data'
+    records.write_dataset(images, features, vocab, path, {'captions': 'synthetic'})
+    info = records.load_info(path)
+    batches = pipeline.train_batches(path, info, ['train'], 100, size['steps'], 10_000, seed=0)
+    for _ in range(20):
+      next(batches)
+    start, count = time.perf_counter(), 200
+    for _ in range(count):
+      next(batches)
+    seconds = time.perf_counter() - start
+  return {'benchmark': 'pipeline', 'batch_size': 100, 'feature_dim': size['features'],
+          'examples_per_s': 100 * count / seconds}
+
+
+def _named(name: str, row: dict) -> dict:
+  return {'benchmark': row['benchmark'], 'model': name} | row
+
+
+def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:
+  """Every asked-for measurement of the captioners `names`, in order."""
+  size = SIZES[settings.size]
+  for name in names:
+    config = model_config(name, size, settings)
+    model = models.build(config, size['vocab'] + 4)
+    if 'train' in settings.benchmarks:
+      yield _named(name, _train(model, config, size, settings))
+    if 'decode' in settings.benchmarks:
+      for beam_size in settings.beam_sizes:
+        yield _named(name, _decode(model, size, beam_size, settings))
+    if 'retrieval' in settings.benchmarks:
+      yield _named(name, _retrieval(model, size))
+  if 'pipeline' in settings.benchmarks:
+    yield _pipeline(size)
