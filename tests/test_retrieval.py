@@ -27,9 +27,9 @@ def test_rank_metrics_by_hand():
   # Unnormalized: s3 (-1) beats image 0's own best s0 (-4): ranks 2 and 1.
   assert metrics['i2t_unnormalized_r1'] == 50.0
   assert metrics['i2t_unnormalized_medr'] == 1.5 and metrics['i2t_unnormalized_meanr'] == 1.5
-  # Image retrieval: every sentence's image is first; s3 ties (-1, -1) and a
-  # tie does not push a candidate down.
-  assert metrics['t2i_r1'] == 100.0 and metrics['t2i_meanr'] == 1.0
+  # Image retrieval: s0..s2 find their image first; s3 ties (-1, -1) and a
+  # tie counts against the true image: rank 2.
+  assert metrics['t2i_r1'] == 75.0 and metrics['t2i_meanr'] == 1.25
 
 
 def test_recall_at_k_and_median():
@@ -45,6 +45,24 @@ def test_recall_at_k_and_median():
   assert metrics['t2i_r5'] == pytest.approx(500 / n)
   assert metrics['t2i_r10'] == pytest.approx(1000 / n)
   assert metrics['t2i_medr'] == np.median(ranks) and metrics['t2i_meanr'] == ranks.mean()
+
+
+@pytest.mark.parametrize('num_images, per_image', [(10, 5), (50, 1)])
+def test_scores_that_ignore_the_image_rank_at_chance_or_worse(num_images, per_image):
+  """A negative control: rows all equal (an image-blind model) cannot be
+  ranked; ties count against the true item, in both directions."""
+  rng = np.random.default_rng(0)
+  sentence_image = np.repeat(np.arange(num_images), per_image)
+  blind = np.tile(rng.normal(size=len(sentence_image)), (num_images, 1))
+  metrics = retrieval.retrieval_metrics(blind, sentence_image)
+  assert metrics['t2i_r1'] == 0.0 and metrics['t2i_medr'] == num_images
+  assert metrics['i2t_r1'] == 0.0
+  assert metrics['i2t_medr'] == 1 + len(sentence_image) - per_image
+  # A positive control: the same sentences, each singled out by its image.
+  singled = blind.copy()
+  singled[sentence_image, np.arange(len(sentence_image))] += 100.0
+  metrics = retrieval.retrieval_metrics(singled, sentence_image)
+  assert metrics['t2i_r1'] == metrics['i2t_r1'] == 100.0
 
 
 @pytest.mark.parametrize('name', MODELS)
@@ -93,3 +111,15 @@ def test_demo_retrieval_far_above_random_from_the_command_line(tmp_path):
   assert results['test/t2i_r10'] > 50 and results['test/t2i_medr'] < 10
   assert results['test/i2t_r10'] > 50 and results['test/i2t_medr'] < 10
   assert results['test/bits_per_word'] == pytest.approx(np.log2(results['test/perplexity']))
+
+
+def test_rnn_base_trained_on_the_demo_retrieves_at_chance(tmp_path):
+  """RNN-Base ignores the image, so its likelihood retrieval is blind."""
+  config = tiny_config()
+  config.model.name = 'rnn_base'
+  config.num_train_steps = 20
+  config.evals.test_retrieval.enabled = True
+  results = train.train_and_evaluate(config, str(tmp_path))
+  # 10 test images of 5 sentences: chance R@1 is 10% (images) and 2% of 50.
+  assert results['test/t2i_r1'] == 0.0 and results['test/i2t_r1'] == 0.0
+  assert results['test/t2i_medr'] == 10.0

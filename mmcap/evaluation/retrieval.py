@@ -11,8 +11,12 @@ retrieval ranks the sentences for an image by log P(S|I) - log mean_I' P(S|I'),
 the sentence's likelihood normalized by its prior over the split's images (the
 LRCN code's `normalized_log_p`; m-RNN's P(S|I) / P(S)): without it, short
 generic sentences win for every image. The unnormalized ranking is reported
-beside it. For an image, the best-ranked of its sentences counts. A rank is 1
-+ the number of candidates scored strictly higher.
+beside it. For an image, the best-ranked of its sentences counts.
+
+Ties count against the true item: a rank is 1 + the number of wrong
+candidates scored higher than or equal to it, so a model whose scores ignore
+the image (RNN-Base, identical features, a dead image pathway) ranks every
+true item last among its ties: at or below chance, never at 100%.
 """
 
 import functools
@@ -22,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from scipy.special import logsumexp
 
 from mmcap.data.vocab import PAD_ID
 
@@ -109,12 +112,13 @@ def _recalls(ranks: np.ndarray, prefix: str) -> dict[str, float]:
 
 
 def _best_sentence_ranks(scores_is: np.ndarray, sentence_image: np.ndarray) -> np.ndarray:
-  """For each image, the best rank among its own sentences."""
+  """For each image, the rank of its best own sentence: 1 + the number of
+  other images' sentences scored at least as high."""
   ranks = np.empty(scores_is.shape[0])
   for image in range(scores_is.shape[0]):
-    own = scores_is[image, sentence_image == image]
-    higher = (scores_is[image][None, :] > own[:, None]).sum(axis=1)
-    ranks[image] = 1 + higher.min()
+    own = sentence_image == image
+    best = scores_is[image, own].max()
+    ranks[image] = 1 + (scores_is[image, ~own] >= best).sum()
   return ranks
 
 
@@ -127,10 +131,12 @@ def retrieval_metrics(
     scores_is: log P(sentence | image), [num_images, num_sentences].
     sentence_image: the index of each sentence's image, [num_sentences].
   """
-  num_images, num_sentences = scores_is.shape
-  true = scores_is[sentence_image, np.arange(num_sentences)]
-  image_ranks = 1 + (scores_is > true[None, :]).sum(axis=0)
-  prior = logsumexp(scores_is, axis=0) - np.log(num_images)
+  true = scores_is[sentence_image, np.arange(scores_is.shape[1])]
+  # Every image at least as likely as the true one, but the true one itself.
+  image_ranks = (scores_is >= true[None, :]).sum(axis=0)
+  # log mean_I P(S|I), computed so that equal scores give exactly their value.
+  top = scores_is.max(axis=0)
+  prior = top + np.log(np.mean(np.exp(scores_is - top[None, :]), axis=0))
   metrics = _recalls(
       _best_sentence_ranks(scores_is - prior[None, :], sentence_image), 'i2t'
   )
