@@ -1,16 +1,24 @@
 """--mode=caption on a trained workdir: split or features file, COCO format."""
 
 import json
+import os
 
 import numpy as np
+from pycocoevalcap import eval as coco_eval
+from pycocotools.coco import COCO
 import pytest
 import scipy.io
 
 from mmcap import train
 from mmcap.tasks.captioning import caption
+from mmcap.data import records
+from mmcap.data import sources
 from mmcap.errors import InputError
+from mmcap.evaluation import metrics
 
 from conftest import run_python, tiny_config
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 
 
 @pytest.fixture(scope='module')
@@ -62,3 +70,61 @@ def test_command_line_prints_captions_per_second(workdir):
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'captions/s' in result.stdout
   assert len(read(f'{workdir}/captions_val_beam3.json')) == 8
+
+
+@pytest.mark.skipif(not metrics.java_available(), reason='COCOEvalCap needs Java')
+def test_results_file_loads_in_the_coco_tools_with_coco_ids(tmp_path, monkeypatch):
+  """A COCO-style dataset (Karpathy JSON with cocoid): --mode=caption writes
+  cocoids, pycocotools loads the file against a COCO annotation file, and
+  COCOEvalCap gives the figures of results.json."""
+  with open(os.path.join(FIXTURES, 'mrnn_coco_crval1000.json')) as f:
+    crval = json.load(f)['images'][:40]
+  splits = ['train'] * 25 + ['val'] * 5 + ['test'] * 10
+  entries, sentid = [], 0
+  for imgid, (image, split) in enumerate(zip(crval, splits)):
+    sentences = [{'tokens': r.split(), 'raw': r, 'imgid': imgid, 'sentid': sentid + k}
+                 for k, r in enumerate(image['references'])]
+    entries.append({'filename': image['file_name'], 'cocoid': image['image_id'],
+                    'imgid': imgid, 'split': split, 'sentences': sentences,
+                    'sentids': [s['sentid'] for s in sentences]})
+    sentid += len(sentences)
+  (tmp_path / 'dataset_coco.json').write_text(json.dumps({'images': entries}))
+  np.save(tmp_path / 'feats.npy', np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32))
+  records.prepare_dataset(
+      str(tmp_path / 'dataset_coco.json'),
+      sources.read_karpathy_json(str(tmp_path / 'dataset_coco.json')),
+      str(tmp_path / 'feats.npy'), str(tmp_path / 'coco'), min_word_count=1,
+      vocab_splits=('train',))
+  config = tiny_config()
+  config.dataset.source, config.dataset.dir = 'prepared', str(tmp_path / 'coco')
+  config.evals.test_captions.java = True
+  results = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  path = caption.caption(config, str(tmp_path / 'run'), split='test')
+
+  test_images = [image for image, split in zip(crval, splits) if split == 'test']
+  assert sorted(r['image_id'] for r in read(path)) == sorted(i['image_id'] for i in test_images)
+  annotations = {
+      'images': [{'id': image['image_id']} for image in test_images],
+      'annotations': [{'id': n, 'image_id': image['image_id'], 'caption': ref}
+                      for n, (image, ref) in enumerate(
+                          (image, ref) for image in test_images for ref in image['references'])],
+  }
+  (tmp_path / 'captions_test2014.json').write_text(json.dumps(annotations))
+  coco = COCO(str(tmp_path / 'captions_test2014.json'))
+  loaded = coco.loadRes(path)
+
+  class NoSpice:  # SPICE downloads Stanford models at run time; mmcap does not report it
+    def compute_score(self, gts, res):
+      return 0.0, [0.0] * len(gts)
+
+    def method(self):
+      return 'SPICE'
+
+  monkeypatch.setattr(coco_eval, 'Spice', NoSpice)
+  evaluation = coco_eval.COCOEvalCap(coco, loaded)
+  evaluation.params['image_id'] = loaded.getImgIds()
+  evaluation.evaluate()
+  names = {'Bleu_1': 'bleu_1', 'Bleu_2': 'bleu_2', 'Bleu_3': 'bleu_3', 'Bleu_4': 'bleu_4',
+           'METEOR': 'meteor', 'ROUGE_L': 'rouge_l', 'CIDEr': 'cider'}
+  for theirs, ours in names.items():
+    assert evaluation.eval[theirs] == pytest.approx(results[f'test/{ours}'], rel=1e-9), theirs

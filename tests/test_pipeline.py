@@ -27,8 +27,9 @@ def test_train_batches_fixed_shapes_and_shifted_targets(flickr8k_dataset):
     assert batch['inputs'].dtype == np.int32
     assert (batch['inputs'][:, 0] == BOS_ID).all()
     for inputs, targets in zip(batch['inputs'], batch['targets']):
-      n = int((targets != PAD_ID).sum())  # words + <eos>
-      assert targets[n - 1] == EOS_ID
+      n = int((targets != PAD_ID).sum())  # words (+ <eos> if not cut)
+      if n < 8:
+        assert targets[n - 1] == EOS_ID
       np.testing.assert_array_equal(inputs[1:n], targets[: n - 1])
       assert (inputs[n:] == PAD_ID).all() and (targets[n:] == PAD_ID).all()
 
@@ -46,9 +47,12 @@ def test_tokens_are_the_real_captions(flickr8k_dataset, flickr8k_images):
   for image in flickr8k_images:
     if image.split == 'val':
       for sentence in image.sentences:
-        ids = vocab.encode(sentence)[: steps - 1] + [EOS_ID]  # cut to 9 words
-        expected.setdefault(image.imgid, []).append(ids + [PAD_ID] * (steps - len(ids)))
+        # Cut to 10 steps: a caption of 10 words or more has no <eos>.
+        ids = (vocab.encode(sentence) + [EOS_ID])[:steps]
+        expected.setdefault(image.image_id, []).append(ids + [PAD_ID] * (steps - len(ids)))
   assert got == expected
+  cut = [t for ts in got.values() for t in ts if EOS_ID not in t]
+  assert cut and all(PAD_ID not in t for t in cut)  # some were cut, and run to the end
 
 
 def test_shuffle_is_seeded_and_skip_resumes_in_place(flickr8k_dataset):
@@ -72,11 +76,44 @@ def test_processes_get_disjoint_equal_length_shares(flickr8k_dataset, flickr8k_i
   assert len({len(s) for s in shares}) == 1  # same number of batches everywhere
   ids = [[int(i) for b in s for i in b['image_id'] if i >= 0] for s in shares]
   assert sum(len(i) for i in ids) == 10
-  assert set().union(*map(set, ids)) == {im.imgid for im in flickr8k_images if im.split == 'test'}
+  assert set().union(*map(set, ids)) == {im.image_id for im in flickr8k_images if im.split == 'test'}
 
 
 def test_references_are_raw_tokens(flickr8k_dataset, flickr8k_images):
   info, _ = load(flickr8k_dataset)
   refs = pipeline.read_references(flickr8k_dataset, info, 'test')
   image = next(im for im in flickr8k_images if im.split == 'test')
-  assert refs[image.imgid] == [' '.join(s) for s in image.sentences]
+  assert refs[image.image_id] == [' '.join(s) for s in image.sentences]
+
+
+def test_first_batches_draw_from_the_whole_split(tmp_path, flickr8k_images):
+  """Images are written in a seeded random order: with a buffer of ten
+  images' captions (a quarter of the split), the first batch comes from
+  across the split, not from its first images in the source's order."""
+  train_images = [im for im in flickr8k_images if im.split == 'train']
+  path = str(tmp_path / 'prepared')
+  vocab = Vocabulary.build([s for im in train_images for s in im.sentences], 1)
+  features = np.zeros((len(flickr8k_images), 4), np.float32)
+  records.write_dataset(flickr8k_images, features, vocab, path, {'captions': 'test'})
+  info = records.load_info(path)
+  rank = {im.image_id: r for r, im in enumerate(train_images)}  # source order
+  batch = next(pipeline.train_batches(path, info, ['train'], batch_size=20, max_steps=8,
+                                      shuffle_buffer=50, seed=0))
+  seen = [rank[int(i)] for i in batch['image_id']]
+  # In the source's order the buffer would hold images 0..9 only.
+  assert max(seen) - min(seen) > len(train_images) / 2, seen
+
+
+def test_shard_order_changes_every_epoch(tmp_path, flickr8k_images):
+  path = str(tmp_path / 'prepared')
+  vocab = Vocabulary.build([s for im in flickr8k_images for s in im.sentences], 1)
+  features = np.zeros((len(flickr8k_images), 4), np.float32)
+  records.write_dataset(flickr8k_images, features, vocab, path, {'captions': 'test'},
+                        images_per_shard=4)
+  info = records.load_info(path)
+  num_captions = info['splits']['train']['num_captions']
+  # A buffer of one caption: batches follow the shard order exactly.
+  batches = pipeline.train_batches(path, info, ['train'], batch_size=num_captions,
+                                   max_steps=8, shuffle_buffer=1, seed=0)
+  first, second = (next(batches)['image_id'] for _ in range(2))
+  assert sorted(first) == sorted(second) and list(first) != list(second)

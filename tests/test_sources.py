@@ -38,6 +38,18 @@ def test_reads_karpathy_json(tmp_path):
   assert images[0].sentences == (('a', 'dog'),)
 
 
+def test_image_ids_for_results_files(tmp_path):
+  coco = [{**entry(0), 'cocoid': 391895}, {**entry(1), 'cocoid': 522418}]
+  assert [im.image_id for im in sources.read_karpathy_json(
+      write(tmp_path, karpathy(coco)))] == [391895, 522418]
+  flickr30k = [{**entry(0), 'filename': '1000092795.jpg'}, {**entry(1), 'filename': '10002456.jpg'}]
+  assert [im.image_id for im in sources.read_karpathy_json(
+      write(tmp_path, karpathy(flickr30k)))] == [1000092795, 10002456]
+  flickr8k = [{**entry(0), 'filename': '1000268201_693b08cb0e.jpg'}, entry(1)]
+  assert [im.image_id for im in sources.read_karpathy_json(
+      write(tmp_path, karpathy(flickr8k)))] == [0, 1]
+
+
 @pytest.mark.parametrize(
     'data, message',
     [

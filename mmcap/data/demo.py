@@ -114,6 +114,7 @@ def make_images(
               split=split,
               sentences=sentences,
               sentids=tuple(range(sentid, sentid + CAPTIONS_PER_IMAGE)),
+              image_id=imgid,
           )
       )
       sentid += CAPTIONS_PER_IMAGE

@@ -4,9 +4,18 @@ TensorFlow is used for tf.data only: accelerators are hidden from it so it
 never takes memory from JAX. Every pipeline reads this process's share of the
 data (`process_index` of `process_count`).
 
-A caption of L words becomes `max_steps` time steps: inputs are
-[<bos>, w_1 .. w_n] and targets [w_1 .. w_n, <eos>] with n = min(L, max_steps -
-1), both padded with <pad>, whose targets the loss ignores.
+A caption of L words becomes `max_steps` time steps (T), as in the
+reference nets' streams: inputs are [<bos>, w_1 .. w_n] with n = min(L, T - 1),
+targets [w_1 .. w_L, <eos>] cut to T. A caption that fits (L < T) ends with
+its <eos> target; a longer one is cut and has none (its last target is the
+word that follows, w_T), so truncation never teaches the model to end a
+sentence midway. Both are padded with <pad>, whose targets the loss ignores.
+Image ids are the ids of results files (records.py: image/result_id).
+
+Training reads each process's shards in an order shuffled every epoch and
+captions through a shuffle buffer, both from the seed: with the random order
+in which prepare writes images, the first batch of an epoch draws from the
+whole split, and a resumed run sees the same batches.
 """
 
 from collections.abc import Iterator, Sequence
@@ -27,14 +36,14 @@ def _parse(serialized: tf.Tensor, feature_dim: int) -> dict[str, tf.Tensor]:
   example = tf.io.parse_single_example(
       serialized,
       {
-          'image/id': tf.io.FixedLenFeature([], tf.int64),
+          'image/result_id': tf.io.FixedLenFeature([], tf.int64),
           'image/feature': tf.io.FixedLenFeature([feature_dim], tf.float32),
           'caption/token_ids': tf.io.VarLenFeature(tf.int64),
           'caption/lengths': tf.io.VarLenFeature(tf.int64),
       },
   )
   return {
-      'image_id': tf.cast(example['image/id'], tf.int32),
+      'image_id': tf.cast(example['image/result_id'], tf.int32),
       'features': example['image/feature'],
       'captions': tf.RaggedTensor.from_row_lengths(
           tf.cast(tf.sparse.to_dense(example['caption/token_ids']), tf.int32),
@@ -44,10 +53,11 @@ def _parse(serialized: tf.Tensor, feature_dim: int) -> dict[str, tf.Tensor]:
 
 
 def _time_steps(token_ids: tf.Tensor, max_steps: int) -> dict[str, tf.Tensor]:
-  words = token_ids[: max_steps - 1]
-  pad = [[0, max_steps - 1 - tf.shape(words)[0]]]
-  inputs = tf.pad(tf.concat([[BOS_ID], words], 0), pad, constant_values=PAD_ID)
-  targets = tf.pad(tf.concat([words, [EOS_ID]], 0), pad, constant_values=PAD_ID)
+  inputs = tf.concat([[BOS_ID], token_ids[: max_steps - 1]], 0)
+  targets = tf.concat([token_ids, [EOS_ID]], 0)[:max_steps]
+  pad = [[0, max_steps - tf.shape(inputs)[0]]]
+  inputs = tf.pad(inputs, pad, constant_values=PAD_ID)
+  targets = tf.pad(targets, [[0, max_steps - tf.shape(targets)[0]]], constant_values=PAD_ID)
   return {
       'inputs': tf.ensure_shape(inputs, [max_steps]),
       'targets': tf.ensure_shape(targets, [max_steps]),
@@ -73,10 +83,16 @@ def _images(
     splits: Sequence[str],
     process_index: int,
     process_count: int,
+    shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
+  """This process's images; with `shuffle_seed`, its shards in a new order
+  at every pass (every repeat of the dataset)."""
   files = records.split_files(dataset_dir, info, splits)
   if len(files) >= process_count:
-    ds = tf.data.TFRecordDataset(files[process_index::process_count])
+    ds = tf.data.Dataset.from_tensor_slices(files[process_index::process_count])
+    if shuffle_seed is not None:
+      ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.flat_map(tf.data.TFRecordDataset)
   else:
     ds = tf.data.TFRecordDataset(files).shard(process_count, process_index)
   options = tf.data.Options()
@@ -101,7 +117,7 @@ def train_batches(
     process_count: int = 1,
 ) -> Iterator[Batch]:
   """Endless shuffled caption batches; `skip_batches` resumes a run in place."""
-  ds = _images(dataset_dir, info, splits, process_index, process_count)
+  ds = _images(dataset_dir, info, splits, process_index, process_count, seed)
   ds = ds.flat_map(lambda image: _captions(image, max_steps))
   ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.repeat().batch(batch_size, drop_remainder=True).skip(skip_batches)
@@ -147,11 +163,11 @@ def read_references(dataset_dir: str, info: dict, split: str) -> dict[int, list[
     example = tf.io.parse_single_example(
         serialized,
         {
-            'image/id': tf.io.FixedLenFeature([], tf.int64),
+            'image/result_id': tf.io.FixedLenFeature([], tf.int64),
             'caption/text': tf.io.VarLenFeature(tf.string),
         },
     )
-    return example['image/id'], tf.sparse.to_dense(example['caption/text'])
+    return example['image/result_id'], tf.sparse.to_dense(example['caption/text'])
 
   ds = tf.data.TFRecordDataset(records.split_files(dataset_dir, info, [split]))
   return {

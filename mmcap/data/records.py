@@ -10,6 +10,9 @@ Layout of a prepared directory:
 Schema: one `tf.train.Example` per image, so its feature vector is stored once:
 
   image/id            int64[1]    imgid (the feature row in the source)
+  image/result_id     int64[1]    the image's id in results files and
+                                  references (sources.Image.image_id: COCO's
+                                  cocoid, Flickr30k's file number, else imgid)
   image/filename      bytes[1]
   image/feature       float[D]
   caption/token_ids   int64[sum L_k]  all captions' ids, concatenated, without
@@ -18,8 +21,11 @@ Schema: one `tf.train.Example` per image, so its feature vector is stored once:
   caption/id          int64[K]    sentid
   caption/text        bytes[K]    the reference tokens joined by spaces
 
-A directory is written under a temporary name and renamed when complete, so a
-prepared directory is never half-written.
+Each split's images are written in a random order (seeded), spread over its
+shards, so that training reads them globally shuffled: the pipeline shuffles
+the shard order each epoch and captions within a buffer. A directory is
+written under a temporary name and renamed when complete, so a prepared
+directory is never half-written.
 """
 
 import json
@@ -34,7 +40,7 @@ from mmcap.data import sources
 from mmcap.data.vocab import UNK_ID, Vocabulary
 from mmcap.errors import InputError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: image/result_id, images in a random order
 INFO_FILE = 'dataset_info.json'
 VOCAB_FILE = 'vocab.json'
 
@@ -55,6 +61,7 @@ def _example(image: sources.Image, feature: np.ndarray, vocab: Vocabulary):
       features=tf.train.Features(
           feature={
               'image/id': ints([image.imgid]),
+              'image/result_id': ints([image.image_id]),
               'image/filename': strings([image.filename]),
               'image/feature': tf.train.Feature(
                   float_list=tf.train.FloatList(value=feature)
@@ -87,8 +94,10 @@ def write_dataset(
     output_dir: str,
     source: dict[str, str],
     images_per_shard: int = 2000,
+    order_seed: int = 0,
 ) -> None:
-  """Writes TFRecord shards, vocabulary and info; atomic at the directory level."""
+  """Writes TFRecord shards, vocabulary and info; atomic at the directory
+  level. Each split's images go in a random order drawn from `order_seed`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   if os.path.exists(output_dir):
@@ -99,10 +108,12 @@ def write_dataset(
   tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
   try:
     splits = {}
+    rng = np.random.default_rng(order_seed)
     for split in sources.SPLITS:
       members = [im for im in images if im.split == split]
       if not members:
         continue
+      members = [members[i] for i in rng.permutation(len(members))]
       num_shards = -(-len(members) // images_per_shard)
       files = []
       for shard in range(num_shards):
@@ -177,7 +188,11 @@ def load_info(dataset_dir: str) -> dict:
   except json.JSONDecodeError as e:
     raise InputError(f'{path}: not valid JSON ({e})') from None
   if not isinstance(info, dict) or info.get('format_version') != FORMAT_VERSION:
-    raise InputError(f'{path}: expected format_version {FORMAT_VERSION}')
+    found = info.get('format_version') if isinstance(info, dict) else None
+    raise InputError(
+        f'{path}: format_version {found}, expected {FORMAT_VERSION}; prepare'
+        ' the dataset again with this mmcap (python -m mmcap.prepare)'
+    )
   return info
 
 

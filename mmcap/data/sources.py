@@ -4,6 +4,12 @@ Captions: a Karpathy-splits JSON (`dataset_{coco,flickr8k,flickr30k}.json`) or
 the raw Flickr8k text release. Features: a `.npy` of shape (N, D) whose row is
 the image's `imgid`, or neuraltalk's `vgg_feats.mat` whose `feats` is (D, N).
 Every reader validates fully and raises `InputError` naming the file and field.
+
+Each image gets the id that results files and the COCO tools use
+(`Image.image_id`): the Karpathy JSON's `cocoid` where every image has one
+(COCO, so results load against the official captions_val2014.json), else the
+file name's number where every file name is a distinct number (Flickr30k's
+'1000092795.jpg'), else `imgid` (Flickr8k).
 """
 
 import dataclasses
@@ -23,11 +29,12 @@ SPLITS = ('train', 'restval', 'val', 'test')
 class Image:
   """One image and its reference sentences (each a list of tokens)."""
 
-  imgid: int
+  imgid: int  # its row in the features file
   filename: str
   split: str
   sentences: tuple[tuple[str, ...], ...]
   sentids: tuple[int, ...]
+  image_id: int  # its id in results files (see the module docstring)
 
 
 def _field(obj, key, kind, where, path):
@@ -53,6 +60,7 @@ def read_karpathy_json(path: str) -> list[Image]:
     raise InputError(f'{path}: not valid JSON ({e})') from None
   entries = _field(data, 'images', list, 'top level', path)
   images = []
+  image_ids = _image_ids(entries)
   for i, entry in enumerate(entries):
     where = f'images[{i}]'
     split = _field(entry, 'split', str, where, path)
@@ -77,6 +85,7 @@ def read_karpathy_json(path: str) -> list[Image]:
             split=split,
             sentences=tuple(sentences),
             sentids=tuple(sentids),
+            image_id=image_ids[i] if image_ids else entry['imgid'],
         )
     )
   if not images:
@@ -88,6 +97,22 @@ def read_karpathy_json(path: str) -> list[Image]:
         ' index the feature rows)'
     )
   return images
+
+
+def _image_ids(entries: list) -> list[int] | None:
+  """The entries' cocoids, or their file names' numbers, if every entry has a
+  distinct one; else None."""
+  cocoids = [e.get('cocoid') if isinstance(e, dict) else None for e in entries]
+  if all(isinstance(c, int) and not isinstance(c, bool) for c in cocoids):
+    if len(set(cocoids)) == len(cocoids):
+      return cocoids
+  stems = [
+      os.path.splitext(str(e.get('filename', '')))[0] if isinstance(e, dict) else ''
+      for e in entries
+  ]
+  if all(s.isdigit() for s in stems) and len(set(map(int, stems))) == len(stems):
+    return [int(s) for s in stems]
+  return None
 
 
 def tokenize(raw: str) -> tuple[str, ...]:
@@ -141,7 +166,7 @@ def read_flickr8k_text(directory: str) -> list[Image]:
         raise InputError(f'{path}: a caption of {name} has no words')
     ids = tuple(range(sentid, sentid + len(sentences)))
     sentid += len(sentences)
-    images.append(Image(imgid, name, split_of[name], tuple(sentences), ids))
+    images.append(Image(imgid, name, split_of[name], tuple(sentences), ids, imgid))
   if not images:
     raise InputError(f'{path}: no caption belongs to an image of the split lists')
   return images

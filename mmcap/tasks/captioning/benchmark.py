@@ -39,14 +39,13 @@ def model_config(
   family, _, variant = name.partition('_')
   config = ml_collections.ConfigDict(dict(
       name=name if family == 'mrnn' or name == 'rnn_base' else 'lrcn',
-      variant=variant or '2f', feature_dropout=0.5, init_scale=0.08,
+      variant=variant or '2f', dropout=0.5, init_scale=0.08,
       vocab_multiple=settings.vocab_multiple, dtype=settings.dtype,
       unroll=settings.unroll, multimodal_dim=0))
   if config.name == 'lrcn':
     config.embed_dim, config.hidden_dim = size['lrcn']
   else:
     config.embed_dim, config.hidden_dim, config.multimodal_dim = size['mrnn']
-    config.feature_dropout = 0.0
   return config
 
 
@@ -139,7 +138,7 @@ def _pipeline(size) -> dict:
   num_images, words = 2000, [f'w{i}' for i in range(size['vocab'])]
   images = [sources.Image(i, f'{i}.jpg', 'train', tuple(
       tuple(rng.choice(words, rng.integers(8, 20))) for _ in range(5)),
-      tuple(range(5 * i, 5 * i + 5))) for i in range(num_images)]
+      tuple(range(5 * i, 5 * i + 5)), i) for i in range(num_images)]
   features = rng.normal(size=(num_images, size['features'])).astype(np.float32)
   vocab = Vocabulary.build([s for im in images for s in im.sentences], 1)
   with tempfile.TemporaryDirectory() as tmp:
