@@ -28,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.embed_dim = 64
   config.model.hidden_dim = 128
   config.model.multimodal_dim = 128
-  config.model.feature_dropout = 0.1
+  config.model.dropout = 0.1
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 3e-3
   config.optimizer.lr_decay_steps = 500
@@ -36,4 +36,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_batch_size = 128
   config.num_train_steps = 1500
   config.checkpoint_every_steps = 500
+  config.evals.val_perplexity.every_steps = 500
   return config

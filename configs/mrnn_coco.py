@@ -6,8 +6,9 @@ r"""m-RNN on MS COCO (Karpathy splits).
       --workdir=runs/mrnn_coco --config.dataset.dir=data/coco
 
 Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
-multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
-estimates (see mmcap/tasks/captioning/config.py: mrnn_config). Trains on train + restval.
+multimodal 512, the NLL per word plus L2), dropout 0.5 on the multimodal
+layer; optimizer settings are mmcap's estimates (see
+mmcap/tasks/captioning/config.py: mrnn_config). Trains on train + restval.
 
 Result to expect: the seed material reports no m-RNN figure on COCO; not yet
 measured with mmcap.

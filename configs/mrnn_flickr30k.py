@@ -6,8 +6,9 @@ r"""m-RNN on Flickr30k (Karpathy splits).
       --workdir=runs/mrnn_flickr30k --config.dataset.dir=data/flickr30k
 
 Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
-multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
-estimates (see mmcap/tasks/captioning/config.py: mrnn_config).
+multimodal 512, the NLL per word plus L2), dropout 0.5 on the multimodal
+layer; optimizer settings are mmcap's estimates (see
+mmcap/tasks/captioning/config.py: mrnn_config).
 
 Result to expect, from the paper (AlexNet "decaf" features): sentence
 retrieval R@1/5/10 18.4 / 40.2 / 50.9, median rank 10; image retrieval

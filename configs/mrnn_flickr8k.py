@@ -6,8 +6,9 @@ r"""m-RNN on Flickr8k (the paper's retrieval benchmark).
       --workdir=runs/mrnn_flickr8k --config.dataset.dir=data/flickr8k
 
 Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
-multimodal 512, per-sentence NLL plus L2); optimizer settings are mmcap's
-estimates (see mmcap/tasks/captioning/config.py: mrnn_config).
+multimodal 512, the NLL per word plus L2), dropout 0.5 on the multimodal
+layer; optimizer settings are mmcap's estimates (see
+mmcap/tasks/captioning/config.py: mrnn_config).
 
 Result to expect, from the paper (AlexNet "decaf" features), retrieval by
 likelihood on the 1,000 test images: sentence retrieval R@1/5/10

@@ -7,8 +7,9 @@ max_steps) and stop early once every caption has ended. They are pure
 functions of (model, params, features): callers jit them with the static
 arguments bound and state their shardings.
 
-Never generated: <pad> and <bos>; <eos> is not allowed as the first word, so
-no caption is empty. A caption that reaches max_steps without <eos> is kept as
+Never generated: <pad> and <bos>, and <unk> unless allowed (config.decode.
+allow_unk; it is scored as a literal word against the references); <eos> is
+not allowed as the first word, so no caption is empty. A caption that reaches max_steps without <eos> is kept as
 it is.
 """
 
@@ -18,19 +19,24 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from mmcap.errors import InputError
 
 METHODS = ('greedy', 'sample', 'beam')
 _NEG_INF = -1e9
 
 
-def log_probs(logits: jax.Array, step: jax.Array, vocab_size: int) -> jax.Array:
+def log_probs(
+    logits: jax.Array, step: jax.Array, vocab_size: int, allow_unk: bool = False
+) -> jax.Array:
   """Log-softmax over the words that may be generated at `step` (from 0):
-  not <pad>, <bos>, the padding columns beyond `vocab_size`, nor <eos> first."""
+  not <pad>, <bos>, the padding columns beyond `vocab_size`, <eos> first,
+  nor <unk> unless `allow_unk`."""
   ids = jnp.arange(logits.shape[-1])
   banned = (ids == PAD_ID) | (ids == BOS_ID) | (ids >= vocab_size)
   banned |= (ids == EOS_ID) & (step == 0)
+  if not allow_unk:
+    banned |= ids == UNK_ID
   return jax.nn.log_softmax(jnp.where(banned, -jnp.inf, logits.astype(jnp.float32)))
 
 
@@ -42,7 +48,7 @@ def _init(model: nn.Module, params, features_bf):
   return model.apply({'params': params}, features_bf, method=model.init_decode)
 
 
-def _sample_loop(model, params, features_bf, max_steps, choose) -> jax.Array:
+def _sample_loop(model, params, features_bf, max_steps, choose, allow_unk) -> jax.Array:
   """One token per step chosen by `choose(log_probs, step)`: [B, max_steps]."""
   batch = features_bf.shape[0]
 
@@ -54,7 +60,9 @@ def _sample_loop(model, params, features_bf, max_steps, choose) -> jax.Array:
     step, state, tokens, done, out = carry
     logits, state = _step(model, params, state, tokens)
     tokens = jnp.where(
-        done, PAD_ID, choose(log_probs(logits, step, model.config.vocab_size), step)
+        done,
+        PAD_ID,
+        choose(log_probs(logits, step, model.config.vocab_size, allow_unk), step),
     )
     out = out.at[:, step].set(tokens)
     return step + 1, state, tokens, done | (tokens == EOS_ID), out
@@ -69,10 +77,16 @@ def _sample_loop(model, params, features_bf, max_steps, choose) -> jax.Array:
   return jax.lax.while_loop(cond, body, carry)[-1]
 
 
-def greedy(model: nn.Module, params, features_bf: jax.Array, max_steps: int) -> jax.Array:
+def greedy(
+    model: nn.Module,
+    params,
+    features_bf: jax.Array,
+    max_steps: int,
+    allow_unk: bool = False,
+) -> jax.Array:
   """The most likely word at each step: [B, max_steps] ids, <pad> after <eos>."""
   choose = lambda scores, step: jnp.argmax(scores, -1).astype(jnp.int32)
-  return _sample_loop(model, params, features_bf, max_steps, choose)
+  return _sample_loop(model, params, features_bf, max_steps, choose, allow_unk)
 
 
 def sample(
@@ -82,6 +96,7 @@ def sample(
     max_steps: int,
     rng: jax.Array,
     temperature: float = 1.0,
+    allow_unk: bool = False,
 ) -> jax.Array:
   """Words drawn from softmax(logits / temperature); reproducible by `rng`."""
 
@@ -89,7 +104,7 @@ def sample(
     key = jax.random.fold_in(rng, step)
     return jax.random.categorical(key, scores / temperature).astype(jnp.int32)
 
-  return _sample_loop(model, params, features_bf, max_steps, choose)
+  return _sample_loop(model, params, features_bf, max_steps, choose, allow_unk)
 
 
 def _gather_beams(tree, beam_index_bk: jax.Array):
@@ -111,6 +126,7 @@ def beam_search(
     max_steps: int,
     beam_size: int,
     length_alpha: float = 0.0,
+    allow_unk: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
   """The best of `beam_size` beams per image, by log-probability.
 
@@ -136,7 +152,7 @@ def beam_search(
   def body(carry):
     step, state, scores, done, out, last = carry
     logits, state = _step(model, params, state, last.reshape(-1))
-    word_scores = log_probs(logits, step, model.config.vocab_size)
+    word_scores = log_probs(logits, step, model.config.vocab_size, allow_unk)
     word_scores = word_scores.reshape(batch, beams, -1)
     vocab = word_scores.shape[-1]
     # An ended beam goes on only as itself: <pad>, score unchanged.
@@ -171,7 +187,9 @@ def decoder(
 ):
   """`fn(params, features_bf) -> tokens [B, max_steps]` chosen by config."""
   if config.method == 'greedy':
-    return functools.partial(greedy, model, max_steps=max_steps)
+    return functools.partial(
+        greedy, model, max_steps=max_steps, allow_unk=config.allow_unk
+    )
   if config.method == 'sample':
     if config.temperature <= 0:
       raise InputError(
@@ -183,6 +201,7 @@ def decoder(
         max_steps=max_steps,
         rng=jax.random.key(config.seed),
         temperature=config.temperature,
+        allow_unk=config.allow_unk,
     )
   if config.method == 'beam':
     if config.beam_size < 1:
@@ -193,7 +212,7 @@ def decoder(
     def beam(params, features_bf):
       return beam_search(
           model, params, features_bf, max_steps, config.beam_size,
-          config.length_alpha,
+          config.length_alpha, config.allow_unk,
       )[0]
 
     return beam

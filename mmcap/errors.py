@@ -31,6 +31,7 @@ MOVED_FIELDS = {
     'evaluation.java': 'evals.test_captions.java',
     'num_sample_captions': 'evals.test_captions.num_samples',
     'dataset.eval_splits': 'evals.NAME.split (and evals.NAME.enabled)',
+    'model.feature_dropout': 'model.dropout',
 }
 
 

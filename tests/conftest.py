@@ -33,7 +33,7 @@ def tiny_config() -> ml_collections.ConfigDict:
   config.model.embed_dim = 8
   config.model.hidden_dim = 16
   config.model.multimodal_dim = 16
-  config.model.feature_dropout = 0.1
+  config.model.dropout = 0.1
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 1e-2
   config.batch_size = 8

@@ -36,12 +36,20 @@ def test_paper_hyperparameters():
   assert lrcn.optimizer.learning_rate == 0.01 and lrcn.optimizer.momentum == 0.9
   assert (lrcn.optimizer.lr_decay_factor, lrcn.optimizer.lr_decay_steps) == (0.5, 20_000)
   assert lrcn.num_train_steps == 110_000 and lrcn.batch_size == 100
-  assert lrcn.optimizer.grad_clip_norm == 10 and lrcn.model.feature_dropout == 0.5
+  assert lrcn.optimizer.grad_clip_norm == 10 and lrcn.model.dropout == 0.5
   assert lrcn.dataset.max_steps == 20 and lrcn.dataset.train_splits == 'train,restval'
+  # Caffe's loss_weight: 20, and the output bias's lr_mult 2, decay_mult 0.
+  assert lrcn.loss_weight == 20 and lrcn.loss_normalization == 'token'
+  assert lrcn.optimizer.param_multipliers == (('^output/.*/bias$', 2.0, 0.0),)
+  assert lrcn.best_metric == 'val/perplexity' and lrcn.evals.val_perplexity.every_steps > 0
+  assert load('lrcn_flickr30k.py').loss_weight == 20
   mrnn = load('mrnn_iaprtc12.py')
-  assert mrnn.model.name == 'mrnn' and mrnn.loss_normalization == 'sentence'
+  assert mrnn.model.name == 'mrnn' and mrnn.loss_normalization == 'token'  # per word
   assert (mrnn.model.embed_dim, mrnn.model.hidden_dim, mrnn.model.multimodal_dim) == (128, 256, 512)
+  assert mrnn.model.dropout == 0.5 and mrnn.loss_weight == 1
   assert mrnn.optimizer.weight_decay > 0  # the cost's L2 term
+  demo = load('demo.py')
+  assert demo.loss_weight == 1 and demo.optimizer.param_multipliers == ()
 
 
 @pytest.mark.parametrize('name', CONFIGS)

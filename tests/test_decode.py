@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from mmcap import decode
-from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
+from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 from conftest import tiny_config
 from test_models import MODELS, model_config
 from mmcap import models
 
-VOCAB, FEATURES, BATCH = 6, 5, 3  # words: <unk>, 4 and 5 besides the specials
+VOCAB, FEATURES, BATCH = 6, 5, 3  # words 4 and 5 (and <unk>) besides the specials
 
 
 def tiny_model(name, init_scale=1.0):
@@ -45,8 +45,9 @@ def caption_log_probs(model, params, feature_f, captions):
 
 
 def all_captions(max_steps):
-  """Every caption the decoders may produce: ends with <eos> or at max_steps."""
-  words, captions = (EOS_ID, 3, 4, 5), []
+  """Every caption the decoders may produce: ends with <eos> or at max_steps,
+  and has no <unk>."""
+  words, captions = (EOS_ID, 4, 5), []
   for length in range(1, max_steps + 1):
     for tokens in itertools.product(words, repeat=length):
       if EOS_ID in tokens[:-1] or tokens[0] == EOS_ID:
@@ -126,3 +127,19 @@ def test_no_beam_ends_within_max_steps():
   model, params, features = tiny_model('2f')
   tokens, _ = decode.beam_search(model, params, features, 1, beam_size=3)
   assert all(len(strip(row)) == 1 and row[0] != EOS_ID for row in np.asarray(tokens))
+
+
+@pytest.mark.parametrize('method', decode.METHODS)
+def test_unk_is_generated_only_when_allowed(method):
+  model, params, features = tiny_model('2f')
+  bias = params['output']['Dense_0']['bias']
+  params = {**params, 'output': {'Dense_0': {**params['output']['Dense_0'],
+                                             'bias': bias.at[UNK_ID].set(100.0)}}}
+  config = tiny_config().decode
+  config.method = method
+  assert not config.allow_unk  # the default
+  tokens = np.asarray(jax.jit(decode.decoder(model, config, max_steps=5))(params, features))
+  assert UNK_ID not in tokens and (tokens[:, 0] != PAD_ID).all()
+  config.allow_unk = True
+  tokens = np.asarray(jax.jit(decode.decoder(model, config, max_steps=5))(params, features))
+  assert (tokens[:, 0] == UNK_ID).all()  # it dominates every step

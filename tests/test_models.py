@@ -208,7 +208,7 @@ def test_rnn_base_ignores_the_image():
 def test_sentence_normalization_is_the_papers_cost():
   """m-RNN's cost: summed NLL of each sentence, averaged over sentences."""
   model, params, features, inputs = build('mrnn')
-  model = model.clone(config=dataclasses.replace(model.config, feature_dropout=0.0))  # train_step's loss equals eval's
+  model = model.clone(config=dataclasses.replace(model.config, dropout=0.0))  # train_step's loss equals eval's
   targets = np.concatenate([inputs[:, 1:], np.full((BATCH, 1), 2)], 1).astype(np.int32)
   targets[0, 2:] = PAD_ID
   batch = {'features': features, 'inputs': inputs, 'targets': targets}
@@ -220,6 +220,23 @@ def test_sentence_normalization_is_the_papers_cost():
     loss_fn = functools.partial(losses.next_word_loss, model, normalization=normalization)
     _, metrics = steps.train_step(state, batch, loss_fn=loss_fn, optimizer=optimizer)
     np.testing.assert_allclose(metrics['loss'], nll / count, rtol=1e-6)
+
+
+@pytest.mark.parametrize('name', ['mrnn', 'rnn_base'])
+def test_mrnn_dropout_is_on_the_multimodal_layer(name):
+  """Dropout on m(t) before the softmax: at a rate near 1, training-mode
+  logits are the softmax layer's bias alone, whatever the words and image."""
+  model, params, features, inputs = build(name)
+  model = model.clone(config=dataclasses.replace(model.config, dropout=0.999999))
+  logits = model.apply({'params': params}, features, inputs, train=True,
+                       rngs={'dropout': jax.random.key(0)})
+  bias = np.asarray(params['output']['Dense_0']['bias'][:VOCAB])
+  np.testing.assert_allclose(logits[..., :VOCAB], np.broadcast_to(bias, (BATCH, STEPS, VOCAB)),
+                             atol=1e-6)
+  evaluation = model.apply({'params': params}, features, inputs)  # no dropout
+  np.testing.assert_allclose(evaluation[..., :VOCAB],
+                             reference(name, params, features, inputs)[..., :VOCAB],
+                             rtol=1e-5, atol=1e-5)
 
 
 def test_unknown_model_is_named():

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import jax
 import numpy as np
@@ -7,6 +8,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from mmcap import train
+from mmcap.core import evals
 from mmcap.errors import InputError
 
 from conftest import build_run, run_python, tiny_config
@@ -143,7 +145,13 @@ def test_image_models_beat_rnn_base_in_perplexity(demo_results):
         ('batch_size', 0, r'--config.batch_size=0: must be a positive multiple'),
         ('model.name', 'gpt', r'--config.model.name=.gpt.: expected one of'),
         ('optimizer.name', 'rmsprop', r'--config.optimizer.name=.rmsprop.'),
-        ('evals.val_perplexity.split', 'dev', r"split 'dev' has no images"),
+        ('evals.test_perplexity.split', 'dev', r"split 'dev' has no images"),
+        ('best_metric', 'test/bleu_4', r"--config.best_metric='test/bleu_4': expected"),
+        ('evals.val_perplexity.every_steps', 0, r"--config.best_metric='val/perplexity'"),
+        ('loss_weight', -20.0, r'--config.loss_weight=-20.0: expected a positive number'),
+        ('optimizer.param_multipliers', (('^outptu/', 2.0, 0.0),),
+         r"'\^outptu/' matches no parameter"),
+        ('model.dropout', 1.0, r'--config.model.dropout=1.0: expected a rate'),
         ('evals.test_captions.kind', 'poems', r'--config.evals.test_captions.kind=.poems.'),
         ('evals.val_perplexity.every_steps', -1, r'every_steps=-1: expected 0'),
         ('task', 'poetry', r'--config.task=.poetry.: expected one of'),
@@ -170,3 +178,43 @@ def test_train_step_compiles_once(config, tmp_path):
   for _ in range(4):
     state, _ = trainer.train_step(state, placement.to_global(next(batches)))
   assert trainer.train_step._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_validation_during_training_keeps_the_best_checkpoint(config, tmp_path, capsys):
+  workdir = str(tmp_path)
+  config.num_train_steps, config.evals.val_perplexity.every_steps = 6, 2
+  train.train_and_evaluate(config, workdir)
+  # Then diverge: two steps at a learning rate 50 times too large.
+  config.num_train_steps, config.optimizer.learning_rate = 8, 0.5
+  results = train.train_and_evaluate(config, workdir)
+  out = capsys.readouterr().out
+  assert re.search(r'^step 6: loss [\d.]+ perplexity [\d.]+ .* eta 0:00:\d\d$', out, re.M)
+  logged = {int(step): float(value) for step, value in re.findall(
+      r'^eval at step (\d+): val/perplexity ([\d.e+]+)', out, re.M)}
+  assert sorted(logged) == [2, 4, 6, 8]
+  assert results['step'] == 8 and results['best/step'] == min(logged, key=logged.get) == 6
+  assert results['best/val/perplexity'] == pytest.approx(logged[6], rel=1e-3)
+  assert results['best/val/perplexity'] < results['val/perplexity']
+  assert 'best/test/bleu_4' in results and 'best/test/perplexity' in results
+  assert os.listdir(os.path.join(workdir, 'best')) == ['6']
+  assert os.path.exists(os.path.join(workdir, 'best_captions_test.json'))
+  # --mode=evaluate reports the last and the best step the same way.
+  assert train.evaluate_workdir(config, workdir) == results
+
+
+def test_mrnn_dropout_leaves_evaluation_perplexity_near_training(config, tmp_path, capsys):
+  """m-RNN's dropout is on m(t): evaluation mode (no dropout) is not the
+  several times worse perplexity that dropout on the image term gives."""
+  config.model.name, config.model.dropout = 'mrnn', 0.5
+  config.dataset.demo.num_train_images, config.dataset.demo.feature_dim = 400, 64
+  config.model.embed_dim, config.model.hidden_dim, config.model.multimodal_dim = 32, 64, 64
+  config.optimizer.learning_rate = 5e-3
+  config.batch_size, config.num_train_steps = 32, 400
+  config.log_every_steps = config.checkpoint_every_steps = 100
+  config.evals = {'train_perplexity': evals.evaluator('perplexity', 'train')}
+  config.best_metric = ''
+  results = train.train_and_evaluate(config, str(tmp_path))
+  logged = re.findall(r'^step 400: loss [\d.]+ perplexity ([\d.]+)', capsys.readouterr().out, re.M)
+  training_mode = float(logged[0])
+  assert training_mode < 5  # it learned: the demo's captions are predictable
+  assert results['train/perplexity'] < 1.5 * training_mode

@@ -12,9 +12,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
-
 from mmcap.core import steps
+from mmcap.core.config import base_config
 
 # Dense peak FLOP/s by device kind and dtype (vendor figures).
 PEAK_TFLOPS = {
@@ -90,9 +89,7 @@ def train_row(
   FLOP/s and MFU from `model_flops` (per step, the closed form), XLA's FLOP
   count of `unrolled_loss_fn` (the same loss with loops unrolled, since XLA
   counts a loop body once) and peak memory."""
-  optimizer = steps.make_optimizer(ml_collections.ConfigDict(dict(
-      name='sgd', learning_rate=0.01, momentum=0.9, lr_decay_factor=0.5,
-      lr_decay_steps=20_000, grad_clip_norm=10.0, weight_decay=0.0)))
+  optimizer = steps.make_optimizer(base_config().optimizer)  # SGD, momentum 0.9
   state = steps.TrainState(
       jnp.zeros((), jnp.int32), params, optimizer.init(params), jax.random.key(1)
   )

@@ -84,3 +84,41 @@ def restore_latest(
     multihost_utils.sync_global_devices('corrupt checkpoints moved aside')
     manager.reload()
   return state
+
+
+class BestCheckpoint:
+  """The train state with the best value so far of one metric, kept in
+  WORKDIR/best/ (one checkpoint, with its value) beside the latest ones."""
+
+  def __init__(self, workdir: str, metric: str, lower_is_better: bool):
+    self.metric, self.lower_is_better = metric, lower_is_better
+    self.manager = ocp.CheckpointManager(
+        os.path.abspath(os.path.join(workdir, 'best')),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1,
+            best_fn=lambda metrics: metrics['value'],
+            best_mode='min' if lower_is_better else 'max',
+            keep_checkpoints_without_metrics=False,
+            create=True,
+        ),
+    )
+    self.step = self.manager.best_step()
+    self.value = None if self.step is None else self.manager.metrics(self.step)['value']
+
+  def offer(self, step: int, value: float, state: TrainState) -> bool:
+    """Saves `state` if `value` beats the best so far; whether it did."""
+    if self.value is not None:
+      better = value < self.value if self.lower_is_better else value > self.value
+      if not better or step in self.manager.all_steps():
+        return False
+    self.manager.save(
+        step, args=ocp.args.StandardSave(state), metrics={'value': float(value)}
+    )
+    self.step, self.value = step, float(value)
+    return True
+
+  def restore(self, abstract_state: TrainState) -> TrainState:
+    self.manager.wait_until_finished()
+    return self.manager.restore(
+        self.step, args=ocp.args.StandardRestore(abstract_state)
+    )

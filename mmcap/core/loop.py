@@ -9,7 +9,6 @@ stopped or failing run keeps.
 import collections
 import contextlib
 import itertools
-import json
 import os
 import signal
 import threading
@@ -23,11 +22,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from mmcap.core import evals
-from mmcap.core.checkpoints import checkpoint_manager, require_checkpoints
+from mmcap.core.checkpoints import BestCheckpoint, checkpoint_manager, require_checkpoints
 from mmcap.core.files import write_json
 from mmcap.core.placement import Placement, process_batch_size
-from mmcap.core.steps import TrainState
-from mmcap.core.task import Evaluation, Task
+from mmcap.core.task import Task
 from mmcap.core.trainer import Trainer
 from mmcap.errors import InputError
 
@@ -55,6 +53,7 @@ def train_and_evaluate(
       write_json(os.path.join(workdir, name), value)
     write_json(os.path.join(workdir, 'config.json'), config.to_dict())
   manager = checkpoint_manager(workdir)
+  best = _best_checkpoint(config, workdir)
   state = trainer.restore(manager)
   if state is None:
     state = trainer.initial_state(config.seed)
@@ -93,13 +92,14 @@ def train_and_evaluate(
           manager.save(step, args=ocp.args.StandardSave(state))
         if stop:
           break
-        due = evals.due(config.evals, step)
-        if due:
-          found = evals.run(task, config.evals, due, state.params).metrics
-          evals.print_metrics(step, found)
+        found = evals.during_training(task, config, step, state, best)
+        if found:
           writer.write_scalars(step, found)
     finally:
-      manager.wait_until_finished()  # never exit with a save half-written
+      # Never exit with a save half-written.
+      manager.wait_until_finished()
+      if best:
+        best.manager.wait_until_finished()
     if sigterm.is_set():
       writer.flush()
       print(
@@ -108,7 +108,9 @@ def train_and_evaluate(
       )
       raise SystemExit(128 + signal.SIGTERM)
 
-  results = _final_evaluation(task, config, workdir, state)
+  results = evals.final_results(
+      task, config, workdir, state, best, trainer.abstract_state
+  )
   writer.write_scalars(int(state.step), {f'final/{k}': v for k, v in results.items()})
   writer.flush()
   return results
@@ -117,28 +119,23 @@ def train_and_evaluate(
 def evaluate_workdir(
     task: Task, config: ml_collections.ConfigDict, workdir: str, placement: Placement
 ) -> dict[str, float]:
-  """--mode=evaluate: the latest checkpoint of a workdir, evaluated by the
-  final evaluators, as at the end of training."""
+  """--mode=evaluate: the latest (and the best) checkpoint of a workdir,
+  evaluated by the enabled evaluators, as at the end of training."""
   require_checkpoints(workdir, 'evaluate')
-  state = Trainer(task, config, placement).restore(checkpoint_manager(workdir))
+  trainer = Trainer(task, config, placement)
+  state = trainer.restore(checkpoint_manager(workdir))
   if state is None:
     raise InputError(f'{workdir}/checkpoints: no checkpoint; train first')
-  return _final_evaluation(task, config, workdir, state)
+  best = _best_checkpoint(config, workdir)
+  return evals.final_results(task, config, workdir, state, best, trainer.abstract_state)
 
 
-def _final_evaluation(
-    task: Task, config: ml_collections.ConfigDict, workdir: str, state: TrainState
-) -> dict[str, float]:
-  """Every enabled evaluator on the state; results.json and the evaluators'
-  files written to the workdir."""
-  found: Evaluation = evals.run(task, config.evals, evals.final(config.evals), state.params)
-  results = {'step': int(state.step), **found.metrics}
-  if jax.process_index() == 0:
-    for name, value in found.files.items():
-      write_json(os.path.join(workdir, name), value)
-    write_json(os.path.join(workdir, 'results.json'), results)
-    print('results:', json.dumps(results, indent=2))
-  return results
+def _best_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> BestCheckpoint | None:
+  if not config.best_metric:
+    return None
+  return BestCheckpoint(
+      workdir, config.best_metric, evals.lower_is_better(config.best_metric)
+  )
 
 
 def _summary(task: Task, fetched: list[dict], seconds: float, num_steps: int) -> dict:

@@ -5,6 +5,8 @@ loss comes from the task. Callers jit these with their shardings
 (core/trainer.py).
 """
 
+import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,26 +26,109 @@ class TrainState:
   rng: jax.Array
 
 
+def _path_name(path) -> str:
+  return '/'.join(str(getattr(k, 'key', k)) for k in path)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamMultipliers:
+  """Caffe's per-parameter lr_mult and decay_mult: those of the first
+  (regex, lr_mult, decay_mult) entry whose regex matches a parameter's path
+  ('output/Dense_0/bias'), else (1, 1)."""
+
+  entries: tuple[tuple[re.Pattern, float, float], ...]
+
+  @classmethod
+  def from_config(cls, entries) -> 'ParamMultipliers':
+    parsed = []
+    for entry in entries:
+      try:
+        pattern, lr_mult, decay_mult = entry
+        parsed.append((re.compile(pattern), float(lr_mult), float(decay_mult)))
+      except (re.error, TypeError, ValueError) as e:
+        raise InputError(
+            f'--config.optimizer.param_multipliers: {entry!r} is not'
+            f' (regex, lr_mult, decay_mult): {e}'
+        ) from None
+    return cls(tuple(parsed))
+
+  def of(self, name: str) -> tuple[float, float]:
+    for pattern, lr_mult, decay_mult in self.entries:
+      if pattern.search(name):
+        return lr_mult, decay_mult
+    return 1.0, 1.0
+
+  def check(self, params) -> None:
+    """Refuses an entry that matches no parameter (a typo)."""
+    names = [_path_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    for pattern, _, _ in self.entries:
+      if not any(pattern.search(n) for n in names):
+        raise InputError(
+            f'--config.optimizer.param_multipliers: {pattern.pattern!r} matches'
+            f' no parameter (parameters: {names})'
+        )
+
+
+def _caffe_regularize_and_scale(
+    weight_decay: float, multipliers: ParamMultipliers
+) -> optax.GradientTransformation:
+  """g + weight_decay * decay_mult * theta, then times lr_mult, per
+  parameter (Caffe's Regularize and its per-blob learning rate)."""
+
+  def init(params):
+    multipliers.check(params)
+    return optax.EmptyState()
+
+  def update(updates, state, params):
+    def one(path, g, theta):
+      lr_mult, decay_mult = multipliers.of(_path_name(path))
+      return (g + weight_decay * decay_mult * theta) * lr_mult
+
+    return jax.tree_util.tree_map_with_path(one, updates, params), state
+
+  return optax.GradientTransformation(init, update)
+
+
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """Clipping, L2 weight decay (coupled, as in Caffe), then SGD or Adam."""
+  """The reference Caffe solver's update, for SGD:
+
+    g <- clip(g) to global L2 norm grad_clip_norm (0: no clipping)
+    g <- (g + weight_decay * decay_mult * theta) * lr_mult   (per parameter)
+    v <- momentum * v + lr * g;  theta <- theta - v
+
+  with lr halved (lr_decay_factor) every lr_decay_steps; the learning rate
+  is inside the momentum history, as in Caffe. Adam replaces the last line
+  by Adam's scaled update. lr_mult and decay_mult come from
+  config.param_multipliers, a tuple of (regex, lr_mult, decay_mult) matched
+  against parameter paths.
+  """
+  if config.name not in ('sgd', 'adam'):
+    raise InputError(
+        f'--config.optimizer.name={config.name!r}: expected "sgd" or "adam"'
+    )
   schedule = optax.exponential_decay(
       config.learning_rate,
       transition_steps=config.lr_decay_steps,
       decay_rate=config.lr_decay_factor,
       staircase=True,
   )
+  multipliers = ParamMultipliers.from_config(config.param_multipliers)
   if config.name == 'sgd':
-    opt = optax.sgd(schedule, momentum=config.momentum or None)
-  elif config.name == 'adam':
-    opt = optax.adam(schedule)
+    step = [optax.scale_by_schedule(schedule)]
+    step += [optax.trace(decay=config.momentum)] if config.momentum else []
   else:
+    step = [optax.scale_by_adam(), optax.scale_by_schedule(schedule)]
+  if config.grad_clip_norm < 0:
     raise InputError(
-        f'--config.optimizer.name={config.name!r}: expected "sgd" or "adam"'
+        f'--config.optimizer.grad_clip_norm={config.grad_clip_norm}: expected'
+        ' a norm, or 0 for no clipping'
     )
+  clip = config.grad_clip_norm
   return optax.chain(
-      optax.clip_by_global_norm(config.grad_clip_norm),
-      optax.add_decayed_weights(config.weight_decay),
-      opt,
+      optax.clip_by_global_norm(clip) if clip else optax.identity(),
+      _caffe_regularize_and_scale(config.weight_decay, multipliers),
+      *step,
+      optax.scale(-1.0),
   )
 
 
@@ -56,12 +141,20 @@ def train_step(
     *,
     loss_fn: LossFn,
     optimizer: optax.GradientTransformation,
+    loss_weight: float = 1.0,
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One optimizer step on `loss_fn(params, batch, rng)`; the dropout rng of
-  step k is fold_in(state.rng, k), so a resumed run draws the same."""
+  """One optimizer step on loss_weight * `loss_fn(params, batch, rng)` (the
+  weight scales the gradient before clipping, as Caffe's loss_weight does);
+  the loss reported is unweighted. The dropout rng of step k is
+  fold_in(state.rng, k), so a resumed run draws the same."""
   rng = jax.random.fold_in(state.rng, state.step)
-  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params, batch, rng
+
+  def weighted(params):
+    loss, metrics = loss_fn(params, batch, rng)
+    return loss_weight * loss, (loss, metrics)
+
+  (_, (loss, metrics)), grads = jax.value_and_grad(weighted, has_aux=True)(
+      state.params
   )
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)

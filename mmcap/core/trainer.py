@@ -12,6 +12,7 @@ from mmcap.core import checkpoints
 from mmcap.core import steps
 from mmcap.core.placement import Placement
 from mmcap.core.task import Task
+from mmcap.errors import InputError
 
 
 class Trainer:
@@ -21,6 +22,10 @@ class Trainer:
       self, task: Task, config: ml_collections.ConfigDict, placement: Placement
   ):
     self.task = task
+    if not config.loss_weight > 0:
+      raise InputError(
+          f'--config.loss_weight={config.loss_weight}: expected a positive number'
+      )
     self.optimizer = steps.make_optimizer(config.optimizer)
     abstract_state = jax.eval_shape(self._init_state, jax.random.key(0))
     self.state_sharding = jax.tree.map(lambda _: placement.replicated, abstract_state)
@@ -31,7 +36,10 @@ class Trainer:
     )
     self.train_step = jax.jit(
         functools.partial(
-            steps.train_step, loss_fn=task.loss, optimizer=self.optimizer
+            steps.train_step,
+            loss_fn=task.loss,
+            optimizer=self.optimizer,
+            loss_weight=config.loss_weight,
         ),
         in_shardings=(self.state_sharding, placement.data),
         out_shardings=(self.state_sharding, placement.replicated),

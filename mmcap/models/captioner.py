@@ -26,7 +26,9 @@ class ModelConfig:
   embed_dim: int = 1000  # m-RNN: word embedding I
   hidden_dim: int = 1000  # m-RNN: word embedding II = recurrent layer
   multimodal_dim: int = 512  # m-RNN only
-  feature_dropout: float = 0.5  # on the image feature
+  # Dropout rate where each family's reference puts it: LRCN on the image
+  # feature, m-RNN on the multimodal layer m(t) before the softmax.
+  dropout: float = 0.5
   init_scale: float = 0.08  # U(-init_scale, init_scale) weights
   vocab_multiple: int = 128  # logits padded to this multiple, masked
   dtype: str = 'float32'  # compute dtype; parameters stay float32
@@ -40,10 +42,9 @@ class ModelConfig:
             f'--config.model.{field}={getattr(self, field)!r}: expected one of'
             f' {list(allowed)}'
         )
-    if not 0 <= self.feature_dropout < 1:
+    if not 0 <= self.dropout < 1:
       raise InputError(
-          f'--config.model.feature_dropout={self.feature_dropout}: expected a'
-          ' rate in [0, 1)'
+          f'--config.model.dropout={self.dropout}: expected a rate in [0, 1)'
       )
 
   @property

@@ -40,7 +40,7 @@ class LRCN(nn.Module):
         LSTM(config.hidden_dim, config.init_scale, dtype, config.unroll)
         for _ in range(num_layers)
     ]
-    self.dropout = nn.Dropout(config.feature_dropout)
+    self.dropout = nn.Dropout(config.dropout)
     self.output = VocabularyLogits(
         config.vocab_size, config.vocab_multiple, config.init_scale, dtype
     )

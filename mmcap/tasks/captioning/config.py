@@ -1,6 +1,7 @@
-"""Every captioning config field with its default: the LRCN-2f COCO setup of
-the reference Caffe nets. Files in configs/ start from `default_config()` (or
-`mrnn_config()`) and override."""
+"""Every captioning config field with its default, and the two papers'
+recipes: `lrcn_config()`, the reference Caffe solver of LRCN, and
+`mrnn_config()`, m-RNN at the paper's sizes. Files in configs/ start from one
+of them and override."""
 
 import ml_collections
 
@@ -9,7 +10,9 @@ from mmcap.core.evals import evaluator
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """LRCN-2f on a prepared COCO dataset with the reference hyperparameters."""
+  """Every field: LRCN-2f on a prepared COCO dataset with the reference nets'
+  sizes and solver, but a loss weight of 1 and no per-parameter multipliers
+  (lrcn_config() adds them)."""
   config = base_config()
   config.task = 'captioning'
 
@@ -36,14 +39,16 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.embed_dim = 1000  # m-RNN: word embedding I
   config.model.hidden_dim = 1000  # m-RNN: word embedding II = recurrent layer
   config.model.multimodal_dim = 512  # m-RNN only
-  config.model.feature_dropout = 0.5
+  # LRCN: on the image feature; m-RNN: on m(t) before the softmax.
+  config.model.dropout = 0.5
   config.model.init_scale = 0.08  # U(-0.08, 0.08) weights
   config.model.vocab_multiple = 128  # logits padded to this multiple, masked
   config.model.dtype = 'float32'  # or 'bfloat16' compute, float32 params
   config.model.unroll = 1  # lax.scan unroll
 
-  # 'token': mean NLL per target token (LRCN's Caffe loss); 'sentence': NLL
-  # summed over each sentence, averaged over sentences (m-RNN's cost).
+  # 'token': summed NLL over the number of target tokens (LRCN's Caffe loss;
+  # m-RNN's cost, the average log-likelihood of the words); 'sentence': over
+  # the number of sentences (a variant).
   config.loss_normalization = 'token'
 
   config.decode = ml_collections.ConfigDict()
@@ -52,28 +57,54 @@ def default_config() -> ml_collections.ConfigDict:
   config.decode.length_alpha = 0.0  # beam ranking: log P / length**alpha
   config.decode.temperature = 1.0  # sampling
   config.decode.seed = 0  # sampling
+  # <unk> is scored as a literal word against the references: never emitted
+  # unless allowed.
+  config.decode.allow_unk = False
 
-  # Perplexity per word and per sentence.
-  config.evals.val_perplexity = evaluator('perplexity', 'val')
+  # Perplexity per word and per sentence; on val also during training, where
+  # the best value keeps a checkpoint (best_metric).
+  config.evals.val_perplexity = evaluator('perplexity', 'val', every_steps=5000)
   config.evals.test_perplexity = evaluator('perplexity', 'test')
   # Captions by config.decode, written to captions_<split>.json, with the
   # coco-caption metrics beside the most frequent training caption's.
   # java: the coco-caption Java tools (PTBTokenizer, METEOR) where Java is
   # installed; False: the Python PTB tokenizer and no METEOR (~10 s faster).
   # nearest_neighbour_baseline: also the caption of the nearest training
-  # image in feature space. num_samples: captions printed.
+  # image in feature space. num_samples: captions printed. max_images: the
+  # first N images of the split only (0: all).
   config.evals.test_captions = evaluator(
-      'captions', 'test', java=True, nearest_neighbour_baseline=False, num_samples=5
+      'captions', 'test', java=True, nearest_neighbour_baseline=False,
+      num_samples=5, max_images=0,
+  )
+  # The same on a few validation images during training, off by default.
+  config.evals.val_captions = evaluator(
+      'captions', 'val', enabled=False, every_steps=5000, java=False,
+      nearest_neighbour_baseline=False, num_samples=0, max_images=500,
   )
   # Image-sentence retrieval by likelihood, in blocks of images x sentences.
   config.evals.test_retrieval = evaluator(
       'retrieval', 'test', enabled=False, images_per_block=32, sentences_per_block=256
   )
+  config.best_metric = 'val/perplexity'
+  return config
+
+
+def lrcn_config() -> ml_collections.ConfigDict:
+  """LRCN-2f with the reference Caffe solver (examples/coco_caption of the
+  LRCN authors' Caffe): the cross-entropy's loss_weight 20 under lr 0.01 and
+  clipping at 10, and the output layer's bias at twice the learning rate and
+  without weight decay (lr_mult 2, decay_mult 0)."""
+  config = default_config()
+  config.loss_weight = 20.0
+  config.optimizer.param_multipliers = (('^output/.*/bias$', 2.0, 0.0),)
+  # Fully unrolled recurrence: 11% faster on an H100 (benchmarks/RESULTS.md).
+  config.model.unroll = 20
   return config
 
 
 def mrnn_config() -> ml_collections.ConfigDict:
-  """m-RNN at the paper's sizes, with its per-sentence cost plus L2.
+  """m-RNN at the paper's sizes, with its cost (the NLL per word) plus L2,
+  and dropout on m(t).
 
   The sizes and the cost are the paper's. Its optimizer settings are not in
   the sources mmcap follows: SGD with momentum, the learning rate, its decay,
@@ -84,8 +115,7 @@ def mrnn_config() -> ml_collections.ConfigDict:
   config.model.embed_dim = 128
   config.model.hidden_dim = 256
   config.model.multimodal_dim = 512
-  config.model.feature_dropout = 0.0
-  config.loss_normalization = 'sentence'
+  config.model.dropout = 0.5
   config.optimizer.learning_rate = 0.002
   config.optimizer.weight_decay = 1e-4
   config.num_train_steps = 100_000

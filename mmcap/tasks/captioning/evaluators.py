@@ -11,6 +11,7 @@
 Metrics are named 'split/name': test/perplexity, test/bleu_4, test/i2t_r1...
 """
 
+import itertools
 import math
 from typing import TYPE_CHECKING
 
@@ -52,15 +53,17 @@ def perplexity(
 def captions(
     task: 'CaptioningTask', settings: ml_collections.ConfigDict, params
 ) -> Evaluation:
-  """Captions of the split's images scored like the coco-caption toolkit,
-  beside the baselines; written to captions_<split>.json."""
+  """Captions of the split's images (the first `max_images` of them, if not
+  0) scored like the coco-caption toolkit, beside the baselines; written to
+  captions_<split>.json, with the dataset's image ids (sources.Image)."""
   split = settings.split
-  generated = task.captions(params, task.eval_batches(split, per_caption=False))
-  references = pipeline.read_references(task.dataset_dir, task.info, split)
-  train_refs = {
-      train_split: pipeline.read_references(task.dataset_dir, task.info, train_split)
-      for train_split in task.train_splits
-  }
+  batches = task.eval_batches(split, per_caption=False)
+  if settings.max_images:
+    batches = itertools.islice(batches, -(-settings.max_images // task.config.eval_batch_size))
+  generated = task.captions(params, batches)
+  all_references = pipeline.read_references(task.dataset_dir, task.info, split)
+  references = {i: all_references[i] for i in generated}
+  train_refs = task.train_references
   baseline = metrics_lib.most_frequent([
       ref for refs in train_refs.values() for image_refs in refs.values() for ref in image_refs
   ])
@@ -69,14 +72,15 @@ def captions(
       'most_frequent_caption_': {i: baseline for i in references},
   }
   if settings.nearest_neighbour_baseline:
-    compared['nearest_neighbour_'] = nearest_neighbour_captions(task, split, train_refs)
+    nearest = nearest_neighbour_captions(task, split, train_refs)
+    compared['nearest_neighbour_'] = {i: nearest[i] for i in references}
   use_java = None if settings.java else False
   found = {}
   for prefix, candidates in compared.items():
     scores = metrics_lib.caption_metrics(references, candidates, use_java=use_java)
     for name, value in scores.items():
       found[f'{split}/{prefix}{name}'] = value
-  if jax.process_index() == 0:
+  if jax.process_index() == 0 and settings.num_samples:
     print(f'sample {split} captions (model | a reference):')
     for image_id in sorted(generated)[: settings.num_samples]:
       print(f'  {image_id}: {generated[image_id]} | {references[image_id][0]}')

@@ -65,7 +65,7 @@ class CaptioningTask:
       with_dataset: bool = True,
   ):
     self.config, self.workdir, self.placement = config, workdir, placement
-    evals.check(config.evals, tuple(evaluators.KINDS))
+    evals.check(config, tuple(evaluators.KINDS))
     if with_dataset:
       self.dataset_dir = resolve_dataset(config.dataset, workdir)
       self.info = records.load_info(self.dataset_dir)
@@ -147,6 +147,14 @@ class CaptioningTask:
     return {records.VOCAB_FILE: self.vocab.to_json(), records.INFO_FILE: self.info}
 
   # Shared by the evaluators and the caption mode.
+
+  @functools.cached_property
+  def train_references(self) -> dict[str, dict[int, list[str]]]:
+    """The reference sentences of each training split, by image id."""
+    return {
+        split: pipeline.read_references(self.dataset_dir, self.info, split)
+        for split in self.train_splits
+    }
 
   def eval_batches(self, split: str, per_caption: bool) -> Iterator[Batch]:
     """This process's share of a split, in full batches (image_id -1 marks
