@@ -36,10 +36,10 @@ def model_config(
     name: str, size: dict, settings: benchmark.Settings
 ) -> ml_collections.ConfigDict:
   """The `config.model` of a benchmarked captioner."""
-  family, _, variant = name.partition('_')
+  lrcn = name.startswith('lrcn_')
   config = ml_collections.ConfigDict(dict(
-      name=name if family == 'mrnn' or name == 'rnn_base' else 'lrcn',
-      variant=variant or '2f', dropout=0.5, init_scale=0.08,
+      name='lrcn' if lrcn else name,
+      variant=name.removeprefix('lrcn_') if lrcn else '2f', dropout=0.5, init_scale=0.08,
       vocab_multiple=settings.vocab_multiple, dtype=settings.dtype,
       unroll=settings.unroll, multimodal_dim=0))
   if config.name == 'lrcn':
