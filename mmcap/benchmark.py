@@ -28,10 +28,11 @@ import jax
 from mmcap import errors
 from mmcap.core.benchmark import Settings
 from mmcap.errors import InputError
+from mmcap.tasks.activity import benchmark as activity
 from mmcap.tasks.captioning import benchmark as captioning
 
 # Each task's benchmark module: its MODELS, SIZES and rows().
-TASKS = (captioning,)
+TASKS = (captioning, activity)
 MODELS = tuple(name for task in TASKS for name in task.MODELS)
 
 _SIZE = flags.DEFINE_enum('size', 'cpu', ['cpu', 'paper'], 'Model and data sizes.')
@@ -84,7 +85,8 @@ def main(argv: list[str]) -> None:
 
 def print_table(results: list[dict]) -> None:
   columns = ('benchmark', 'model', 'batch_size', 'beam_size', 'step_ms', 'compile_s',
-             'tokens_per_s', 'captions_per_s', 'pairs_per_s', 'examples_per_s',
+             'tokens_per_s', 'captions_per_s', 'clips_per_s', 'frames_per_s',
+             'pairs_per_s', 'examples_per_s',
              'achieved_tflops', 'mfu', 'peak_memory_gb')
   shown = [c for c in columns if any(c in r for r in results)]
 

@@ -1,5 +1,6 @@
-"""Losses shared by the tasks that write sentences: the masked next-word
-negative log-likelihood of a captioner, per sentence."""
+"""Losses of the tasks: the masked next-word negative log-likelihood of a
+captioner (captioning, video description) and the per-frame softmax
+cross-entropy of an activity model."""
 
 import flax.linen as nn
 import jax
@@ -52,3 +53,19 @@ def next_word_loss(
     count = jnp.sum(jnp.any(targets, axis=1))
   count = jnp.maximum(count, 1).astype(jnp.float32)
   return nll / count, {'nll': nll, 'num_tokens': num_tokens}
+
+
+def frame_loss(
+    model: nn.Module, params, batch, rng: jax.Array | None = None
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Softmax cross-entropy at every real frame of every clip, averaged over
+  the real frames; with the count of frames and of frames right. With `rng`,
+  in training mode."""
+  logits = model.apply({'params': params}, batch['clip'], train=rng is not None,
+                       rngs={'dropout': rng} if rng is not None else {})
+  labels = jnp.broadcast_to(batch['label'][:, None], logits.shape[:2])
+  nll = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+  mask = batch['mask']
+  frames = jnp.sum(mask)
+  correct = jnp.sum((jnp.argmax(logits, -1) == labels) * mask)
+  return jnp.sum(nll * mask) / jnp.maximum(frames, 1.0), {'frames': frames, 'correct': correct}

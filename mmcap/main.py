@@ -1,20 +1,22 @@
-r"""Trains, evaluates and captions with the m-RNN and LRCN models.
+r"""Trains, evaluates and captions with the m-RNN and LRCN models, and
+recognizes activities with LRCN.
 
   python -m mmcap.main --config=configs/demo.py --workdir=runs/demo
   python -m mmcap.main --config=configs/lrcn_coco.py --workdir=runs/coco \
       --config.dataset.dir=data/coco --config.batch_size=256
   python -m mmcap.main --config=configs/demo.py --workdir=runs/demo \
       --mode=caption --split=test --config.decode.method=beam
+  python -m mmcap.main --config=configs/demo_activity.py --workdir=runs/activity
 
 --mode=train (default) trains the config's task (config.task), resuming
 from a workdir that holds a checkpoint, then runs its evaluators
 (config.evals) and writes WORKDIR/results.json. --mode=evaluate evaluates the
 latest checkpoint the same way (choose evaluators with
 --config.evals.NAME.enabled, e.g. --config.evals.test_retrieval.enabled=True).
---mode=caption (captioning) captions a dataset split (--split) or a features file (--features, .npy (N, D)
-or vgg_feats.mat (D, N)) with the trained model, writes a COCO results file
-(--output, default WORKDIR/captions_<split>_<method>.json) and prints captions
-per second. Each config's docstring gives its command and the result to
+--mode=caption (captioning only) captions a dataset split (--split) or a
+features file (--features, .npy (N, D) or vgg_feats.mat (D, N)) with the
+trained model, writes a COCO results file (--output, default
+WORKDIR/captions_<split>_<method>.json) and prints captions per second. Each config's docstring gives its command and the result to
 expect. Any field can be overridden with --config.FIELD=VALUE; an unknown
 field is an error.
 """
@@ -60,6 +62,11 @@ def main(argv: list[str]) -> None:
     train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
   elif _MODE.value == 'evaluate':
     train.evaluate_workdir(flags.FLAGS.config, _WORKDIR.value)
+  elif flags.FLAGS.config.task != 'captioning':
+    raise errors.InputError(
+        f'--mode=caption: a captioning mode, but config.task is'
+        f' {flags.FLAGS.config.task!r}'
+    )
   else:
     caption.caption(
         flags.FLAGS.config,

@@ -13,9 +13,10 @@ from mmcap.core.checkpoints import require_checkpoints
 from mmcap.core.placement import Placement
 from mmcap.core.task import Task
 from mmcap.errors import InputError
+from mmcap.tasks.activity.task import ActivityTask
 from mmcap.tasks.captioning.task import CaptioningTask
 
-TASKS = {'captioning': CaptioningTask}
+TASKS = {'captioning': CaptioningTask, 'activity': ActivityTask}
 
 
 def build_task(

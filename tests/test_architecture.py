@@ -8,7 +8,8 @@ import pytest
 
 from conftest import REPO
 
-ENTRY_POINTS = {'mmcap.main', 'mmcap.train', 'mmcap.prepare', 'mmcap.benchmark'}
+ENTRY_POINTS = {'mmcap.main', 'mmcap.train', 'mmcap.prepare', 'mmcap.prepare_videos',
+                'mmcap.fuse', 'mmcap.benchmark'}
 LIBRARIES = ('mmcap.models', 'mmcap.data', 'mmcap.evaluation', 'mmcap.decode',
              'mmcap.losses', 'mmcap.errors')
 

@@ -37,3 +37,19 @@ def test_pipeline_benchmark(tmp_path):
                       '--models=', f'--output={output}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads(output.read_text())['examples_per_s'] > 0
+
+
+def test_every_benchmarked_model_builds():
+  from mmcap import benchmark
+  from mmcap import models
+  from mmcap.core.benchmark import Settings
+  from mmcap.models import activity
+  from mmcap.tasks.captioning import benchmark as captioning
+  assert set(benchmark.MODELS) == {'lrcn_1u', 'lrcn_2u', 'lrcn_2f', 'mrnn', 'rnn_base',
+                                   'activity_lrcn', 'activity_single_frame'}
+  for name in captioning.MODELS:
+    config = captioning.model_config(name, captioning.SIZES['paper'], Settings())
+    assert models.build(config, 10).config.name == ('lrcn' if 'lrcn' in name else name)
+  for name in ('activity_lrcn', 'activity_single_frame'):
+    config = benchmark.activity.model_config(name, benchmark.activity.SIZES['paper'], Settings())
+    assert activity.build(config, 101).config.name == name.removeprefix('activity_')

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, build_run, tiny_config
+from tiny_activity_config import get_config as tiny_activity_config
 
 CONFIGS = sorted(n for n in os.listdir(os.path.join(REPO, 'configs')) if n.endswith('.py'))
 
@@ -21,12 +22,16 @@ def load(name):
 
 def test_all_paper_configs_are_present():
   assert set(CONFIGS) >= {'demo.py', 'lrcn_coco.py', 'lrcn_flickr30k.py', 'mrnn_iaprtc12.py',
-                          'mrnn_flickr8k.py', 'mrnn_flickr30k.py', 'mrnn_coco.py'}
+                          'mrnn_flickr8k.py', 'mrnn_flickr30k.py', 'mrnn_coco.py'} | ACTIVITY
+
+
+ACTIVITY = {'demo_activity.py', 'lrcn_ucf101_rgb.py', 'lrcn_ucf101_flow.py',
+            'singleframe_ucf101_rgb.py', 'singleframe_ucf101_flow.py'}
 
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_every_config_names_its_task(name):
-  assert load(name).task == 'captioning'
+  assert load(name).task == ('activity' if name in ACTIVITY else 'captioning')
 
 
 def test_paper_hyperparameters():
@@ -52,16 +57,31 @@ def test_paper_hyperparameters():
   assert demo.loss_weight == 1 and demo.optimizer.param_multipliers == ()
 
 
+def test_activity_reference_solvers():
+  rgb, flow = load('lrcn_ucf101_rgb.py'), load('lrcn_ucf101_flow.py')
+  assert (rgb.model.name, rgb.model.hidden_dim, rgb.model.input_dropout) == ('lrcn', 256, 0.9)
+  assert (rgb.dataset.clip_length, rgb.dataset.eval_stride, rgb.batch_size) == (16, 8, 24)
+  assert (rgb.optimizer.learning_rate, rgb.optimizer.weight_decay) == (1e-3, 5e-3)
+  assert (rgb.optimizer.lr_decay_factor, rgb.optimizer.lr_decay_steps) == (0.1, 10_000)
+  assert (rgb.optimizer.grad_clip_norm, rgb.num_train_steps) == (5, 30_000)
+  assert (flow.dataset.stream, flow.optimizer.grad_clip_norm) == ('flow', 15)
+  assert (flow.optimizer.lr_decay_steps, flow.num_train_steps) == (20_000, 70_000)
+  single = load('singleframe_ucf101_rgb.py')
+  assert (single.model.name, single.model.hidden_dim) == ('single_frame', 4096)
+  assert (single.dataset.clip_length, single.batch_size, single.num_train_steps) == (1, 128, 5000)
+  assert single.optimizer.grad_clip_norm == 0  # none
+  assert load('singleframe_ucf101_flow.py').dataset.stream == 'flow'
+
+
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds_and_takes_a_train_step(name, tmp_path):
   config = load(name)
-  tiny = tiny_config()
-  config.dataset.source = 'demo'
-  config.dataset.demo = tiny.dataset.demo
-  config.dataset.train_splits = 'train'
-  config.dataset.max_steps = tiny.dataset.max_steps
-  for field in ('embed_dim', 'hidden_dim', 'multimodal_dim'):
-    config.model[field] = tiny.model[field]
+  tiny = tiny_activity_config() if name in ACTIVITY else tiny_config()
+  if name in ACTIVITY:
+    config.dataset.source, config.dataset.demo = 'demo', tiny.dataset.demo
+    config.model.hidden_dim = 16
+  else:
+    shrink_captioning(config, tiny)
   config.batch_size = config.eval_batch_size = 8
   task, trainer, placement = build_run(config, str(tmp_path))
   state = trainer.initial_state(config.seed)
@@ -70,3 +90,12 @@ def test_config_builds_and_takes_a_train_step(name, tmp_path):
   assert int(new_state.step) == 1 and np.isfinite(float(metrics['loss']))
   assert not jax.tree.all(jax.tree.map(np.array_equal, new_state.params,
                                        trainer.initial_state(config.seed).params))
+
+
+def shrink_captioning(config, tiny):
+  config.dataset.source = 'demo'
+  config.dataset.demo = tiny.dataset.demo
+  config.dataset.train_splits = 'train'
+  config.dataset.max_steps = tiny.dataset.max_steps
+  for field in ('embed_dim', 'hidden_dim', 'multimodal_dim'):
+    config.model[field] = tiny.model[field]

@@ -1,0 +1,163 @@
+"""A prepared video dataset: per-frame features of one stream on disk.
+
+Layout of a prepared directory:
+
+  dataset_info.json    format 'videos', format version, stream ('rgb' or
+                       'flow'), feature_dim, storage dtype, the class names,
+                       per split: its shard files and its videos as
+                       [name, label, num_frames, shard]
+  {split}-{i:05d}-of-{n:05d}.tfrecord
+
+Schema: one `tf.train.Example` per video:
+
+  video/index       int64[1]   its position in the split's video list
+  video/label       int64[1]   0-based class (classInd.txt's label - 1)
+  video/num_frames  int64[1]   T
+  video/features    bytes[1]   T x D features, row-major, little-endian
+                               float16 or float32 (the storage dtype)
+
+A split's videos are written in a random order (seeded) over its shards. The
+directory is written under a temporary name and renamed when complete, so it
+is never half-written.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from mmcap.errors import InputError
+
+FORMAT = 'videos'
+FORMAT_VERSION = 1
+INFO_FILE = 'dataset_info.json'
+STREAMS = ('rgb', 'flow')
+STORAGE_DTYPES = ('float16', 'float32')
+
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+  name: str  # e.g. 'v_ApplyEyeMakeup_g08_c01'
+  label: int  # 0-based
+  split: str  # 'train', 'val' or 'test'
+
+
+def write_videos(
+    videos: Sequence[Video],
+    load: Callable[[Video], np.ndarray],
+    classes: Sequence[str],
+    stream: str,
+    output_dir: str,
+    source: dict,
+    storage_dtype: str = 'float16',
+    videos_per_shard: int = 500,
+    order_seed: int = 0,
+) -> None:
+  """Writes the videos' features, `load(video)` -> [T, D], as TFRecord shards
+  and an info file; atomic at the directory level. The caller has checked
+  every video (`load` is called once per video, while writing)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  if stream not in STREAMS:
+    raise InputError(f'--stream={stream!r}: expected one of {list(STREAMS)}')
+  if storage_dtype not in STORAGE_DTYPES:
+    raise InputError(f'storage dtype {storage_dtype!r}: expected one of {STORAGE_DTYPES}')
+  if os.path.exists(output_dir):
+    raise InputError(f'{output_dir}: output directory already exists')
+  parent = os.path.dirname(os.path.abspath(output_dir))
+  os.makedirs(parent, exist_ok=True)
+  tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
+  try:
+    rng = np.random.default_rng(order_seed)
+    splits, feature_dim = {}, None
+    for split in ('train', 'val', 'test'):
+      members = [v for v in videos if v.split == split]
+      if not members:
+        continue
+      members = [members[i] for i in rng.permutation(len(members))]
+      num_shards = -(-len(members) // videos_per_shard)
+      files, listed = [], []
+      for shard in range(num_shards):
+        name = f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord'
+        files.append(name)
+        with tf.io.TFRecordWriter(os.path.join(tmp_dir, name)) as writer:
+          for video in members[shard::num_shards]:
+            frames = np.asarray(load(video), np.dtype(storage_dtype).newbyteorder('<'))
+            if feature_dim is not None and frames.shape[1] != feature_dim:
+              raise InputError(
+                  f'video {video.name}: {frames.shape[1]}-d features, the others'
+                  f' {feature_dim}-d'
+              )
+            feature_dim = frames.shape[1]
+            writer.write(_example(len(listed), video, frames).SerializeToString())
+            listed.append([video.name, video.label, int(frames.shape[0]), shard])
+      splits[split] = {'num_videos': len(listed),
+                       'num_frames': sum(v[2] for v in listed),
+                       'files': files, 'videos': listed}
+    info = {
+        'format': FORMAT, 'format_version': FORMAT_VERSION, 'stream': stream,
+        'feature_dim': feature_dim, 'storage_dtype': storage_dtype,
+        'classes': list(classes), 'splits': splits, 'source': source,
+    }
+    with open(os.path.join(tmp_dir, INFO_FILE), 'w') as f:
+      json.dump(info, f)
+    os.rename(tmp_dir, output_dir)
+  except BaseException:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    raise
+
+
+def _example(index: int, video: Video, frames: np.ndarray):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def ints(value):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+  return tf.train.Example(features=tf.train.Features(feature={
+      'video/index': ints(index),
+      'video/label': ints(video.label),
+      'video/num_frames': ints(frames.shape[0]),
+      'video/features': tf.train.Feature(
+          bytes_list=tf.train.BytesList(value=[frames.tobytes()])),
+  }))
+
+
+def load_info(dataset_dir: str) -> dict:
+  """Reads and checks `dataset_info.json` of a prepared video directory."""
+  path = os.path.join(dataset_dir, INFO_FILE)
+  try:
+    with open(path) as f:
+      info = json.load(f)
+  except FileNotFoundError:
+    raise InputError(
+        f'{path}: not found; is {dataset_dir!r} a prepared video dataset (see'
+        ' `python -m mmcap.prepare_videos`)?'
+    ) from None
+  except json.JSONDecodeError as e:
+    raise InputError(f'{path}: not valid JSON ({e})') from None
+  if not isinstance(info, dict) or info.get('format') != FORMAT:
+    raise InputError(f'{path}: not a prepared video dataset (format {FORMAT!r})')
+  if info.get('format_version') != FORMAT_VERSION:
+    raise InputError(
+        f'{path}: format_version {info.get("format_version")}, expected'
+        f' {FORMAT_VERSION}; prepare it again with this mmcap'
+    )
+  return info
+
+
+def split_files(dataset_dir: str, info: dict, splits: Sequence[str]) -> list[str]:
+  """The shard paths of `splits`; an unknown or empty split is an error."""
+  files = []
+  for split in splits:
+    entry = info['splits'].get(split)
+    if not entry or not entry['num_videos']:
+      raise InputError(
+          f'{os.path.join(dataset_dir, INFO_FILE)}: split {split!r} has no'
+          f' videos (present: {sorted(info["splits"])})'
+      )
+    files += [os.path.join(dataset_dir, name) for name in entry['files']]
+  return files
