@@ -108,7 +108,11 @@ def mrnn_config() -> ml_collections.ConfigDict:
 
   The sizes and the cost are the paper's. Its optimizer settings are not in
   the sources mmcap follows: SGD with momentum, the learning rate, its decay,
-  the L2 weight and the step count below are mmcap's estimates.
+  the L2 weight and the step count below are mmcap's estimates. The learning
+  rate was chosen on the real Flickr8k captions (random 4096-d features, 3,000
+  steps of 100 captions, dropout 0.5): validation perplexity 148.6 at 0.002,
+  71.7 at 0.02 (still falling), 73.5 at 0.1 (best at 2,000 steps, then
+  overfitting).
   """
   config = default_config()
   config.model.name = 'mrnn'  # 'rnn_base' for the language-only baseline
@@ -116,7 +120,7 @@ def mrnn_config() -> ml_collections.ConfigDict:
   config.model.hidden_dim = 256
   config.model.multimodal_dim = 512
   config.model.dropout = 0.5
-  config.optimizer.learning_rate = 0.002
+  config.optimizer.learning_rate = 0.02
   config.optimizer.weight_decay = 1e-4
   config.num_train_steps = 100_000
   config.dataset.train_splits = 'train'
