@@ -49,6 +49,13 @@ def read_probabilities(workdir: str, split: str, stream: str) -> dict:
     raise InputError(f'{path}: expected a probabilities file (stream, classes, videos)')
   if found['stream'] != stream:
     raise InputError(f'{path}: holds the {found["stream"]!r} stream, expected {stream!r}')
+  for n, video in enumerate(found['videos']):
+    if (not isinstance(video, dict) or not {'name', 'label', 'probabilities'} <= set(video)
+        or len(video['probabilities']) != len(found['classes'])):
+      raise InputError(
+          f'{path}: videos[{n}] is not {{"name", "label", "probabilities"}} with'
+          f' {len(found["classes"])} probabilities'
+      )
   return found
 
 
@@ -87,6 +94,10 @@ def main(argv: list[str]) -> None:
     raise InputError(f'--weights={",".join(_WEIGHTS.value)}: expected numbers') from None
   if not all(0 <= w <= 1 for w in weights):
     raise InputError(f'--weights={",".join(_WEIGHTS.value)}: expected weights in [0, 1]')
+  if len({f'{w:.2f}' for w in weights}) != len(weights):
+    raise InputError(
+        f'--weights={",".join(_WEIGHTS.value)}: two weights are the same to two decimals'
+    )
   rgb = read_probabilities(_RGB.value, _SPLIT.value, 'rgb')
   flow = read_probabilities(_FLOW.value, _SPLIT.value, 'flow')
   results = {'split': _SPLIT.value, 'num_videos': len(rgb['videos'])}

@@ -5,14 +5,16 @@ import json
 import os
 import re
 
+import jax
 import numpy as np
 import pytest
 
 from mmcap import fuse
 from mmcap import train
+from mmcap.core.checkpoints import checkpoint_manager
 from mmcap.errors import InputError
 
-from conftest import run_python
+from conftest import build_run, run_python
 from test_configs import load as load_config
 from tiny_activity_config import get_config as tiny_config
 
@@ -131,6 +133,7 @@ def test_fuse_command_writes_the_weights_asked_for(demo, tmp_path):
     ('labels', 'give some videos different labels'),
     ('stream', r"holds the 'rgb' stream, expected 'flow'"),
     ('missing', r'probabilities_test.json: not found; train or evaluate'),
+    ('malformed', r'videos\[0\] is not \{"name", "label", "probabilities"\} with 15'),
 ])
 def test_fusing_runs_that_do_not_match_is_one_line(demo, tmp_path, damage, message):
   flow_dir = tmp_path / 'flow'
@@ -144,6 +147,8 @@ def test_fusing_runs_that_do_not_match_is_one_line(demo, tmp_path, damage, messa
     flow['videos'][0]['label'] = (flow['videos'][0]['label'] + 1) % 15
   elif damage == 'stream':
     flow['stream'] = 'rgb'
+  elif damage == 'malformed':
+    flow['videos'][0]['probabilities'] = flow['videos'][0]['probabilities'][:-1]
   if damage != 'missing':
     (flow_dir / 'probabilities_test.json').write_text(json.dumps(flow))
   result = run_python('-m', 'mmcap.fuse', f'--rgb_workdir={demo["single_rgb"][0]}',
@@ -153,3 +158,21 @@ def test_fusing_runs_that_do_not_match_is_one_line(demo, tmp_path, damage, messa
   assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
   assert re.search(message, lines[0])
   assert not (tmp_path / 'out.json').exists()
+
+
+def test_resume_is_exact(tmp_path):
+  """Random clip starts come from the seed: a run stopped at step 4 and
+  resumed ends with the parameters of one never stopped."""
+  def config(steps):
+    config = tiny_config()
+    config.num_train_steps, config.best_metric = steps, ''
+    for evaluator in config.evals.values():
+      evaluator.enabled = False
+    return config
+
+  train.train_and_evaluate(config(6), str(tmp_path / 'straight'))
+  train.train_and_evaluate(config(4), str(tmp_path / 'resumed'))
+  train.train_and_evaluate(config(6), str(tmp_path / 'resumed'))
+  params = [build_run(config(6), str(tmp_path / name))[1].restore(
+      checkpoint_manager(str(tmp_path / name))).params for name in ('straight', 'resumed')]
+  jax.tree.map(np.testing.assert_array_equal, *params)

@@ -117,3 +117,20 @@ def test_shard_order_changes_every_epoch(tmp_path, flickr8k_images):
                                    max_steps=8, shuffle_buffer=1, seed=0)
   first, second = (next(batches)['image_id'] for _ in range(2))
   assert sorted(first) == sorted(second) and list(first) != list(second)
+
+
+def test_processes_share_uneven_shards_without_dropping_any(tmp_path, flickr8k_images):
+  """Shards of 14, 13 and 13 images over 2 processes: every image is
+  evaluated once, in the same number of batches on each process."""
+  path = str(tmp_path / 'prepared')
+  vocab = Vocabulary.build([s for im in flickr8k_images for s in im.sentences], 1)
+  records.write_dataset(flickr8k_images, np.zeros((len(flickr8k_images), 4), np.float32),
+                        vocab, path, {'captions': 'test'}, images_per_shard=14)
+  info = records.load_info(path)
+  assert len(info['splits']['train']['files']) == 3
+  for per_caption, total in ((False, 'num_images'), (True, 'num_captions')):
+    shares = [list(pipeline.eval_batches(path, info, 'train', 4, 8, per_caption=per_caption,
+                                         process_index=i, process_count=2)) for i in range(2)]
+    assert len(shares[0]) == len(shares[1])
+    kept = sum(int((b['image_id'] >= 0).sum()) for share in shares for b in share)
+    assert kept == info['splits']['train'][total]

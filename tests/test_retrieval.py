@@ -58,6 +58,10 @@ def test_scores_that_ignore_the_image_rank_at_chance_or_worse(num_images, per_im
   assert metrics['t2i_r1'] == 0.0 and metrics['t2i_medr'] == num_images
   assert metrics['i2t_r1'] == 0.0
   assert metrics['i2t_medr'] == 1 + len(sentence_image) - per_image
+  # A NaN score (a broken model) ranks last, not first.
+  broken = blind.copy()
+  broken[sentence_image, np.arange(len(sentence_image))] = np.nan
+  assert retrieval.retrieval_metrics(broken, sentence_image)['t2i_r1'] == 0.0
   # A positive control: the same sentences, each singled out by its image.
   singled = blind.copy()
   singled[sentence_image, np.arange(len(sentence_image))] += 100.0

@@ -93,3 +93,19 @@ def test_loss_weight_scales_the_gradient_not_the_reported_loss():
   # The gradient norm reported is the one clipping sees: 20 times larger.
   np.testing.assert_allclose(metrics[20.0]['grad_norm'], 20 * metrics[1.0]['grad_norm'],
                              rtol=1e-6)
+
+
+def test_lr_mult_scales_adam_updates_and_frozen_parameters_skip_clipping():
+  config = lrcn_config().optimizer
+  params = {'a': jnp.ones(3), 'b': jnp.ones(3), 'frozen': jnp.ones(3)}
+  grads = {'a': jnp.full(3, 0.5), 'b': jnp.full(3, 0.5), 'frozen': jnp.full(3, 100.0)}
+  config.param_multipliers = (('^a$', 2.0, 1.0), ('^frozen$', 0.0, 1.0))
+  for name in ('adam', 'sgd'):
+    config.name = name
+    optimizer = steps.make_optimizer(config)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    np.testing.assert_allclose(updates['a'], 2 * updates['b'], rtol=1e-6)
+    assert (updates['frozen'] == 0).all()
+  # The frozen parameter's gradient of 100 did not make clipping (at 10)
+  # shrink the others: SGD's first update is lr * g.
+  np.testing.assert_allclose(updates['b'], -0.01 * 0.5, rtol=1e-6)

@@ -151,6 +151,7 @@ def test_image_models_beat_rnn_base_in_perplexity(demo_results):
         ('optimizer.param_multipliers', (('^outptu/', 2.0, 0.0),),
          r"'\^outptu/' matches no parameter"),
         ('model.dropout', 1.0, r'--config.model.dropout=1.0: expected a rate'),
+        ('log_every_steps', 0, r'--config.log_every_steps=0: expected a positive number'),
         ('evals.test_captions.kind', 'poems', r'--config.evals.test_captions.kind=.poems.'),
         ('evals.val_perplexity.every_steps', -1, r'every_steps=-1: expected 0'),
         ('task', 'poetry', r'--config.task=.poetry.: expected one of'),

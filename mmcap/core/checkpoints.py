@@ -1,6 +1,7 @@
 """Orbax checkpoints of the train state, and a restore that steps past
 corrupt ones. docs/RELIABILITY.md lists what each failure does."""
 
+import math
 import os
 import sys
 
@@ -70,6 +71,9 @@ def restore_latest(
     return None
   for bad_step, error in errors.items():
     aside = manager.directory / f'{bad_step}.corrupt'
+    number = 1
+    while aside.exists():  # the same step found corrupt before
+      aside, number = manager.directory / f'{bad_step}.corrupt.{number}', number + 1
     if jax.process_index() == 0:
       (manager.directory / str(bad_step)).rename(aside)
     detail = ' '.join(str(error).split())[:300]
@@ -104,16 +108,26 @@ class BestCheckpoint:
     )
     self.step = self.manager.best_step()
     self.value = None if self.step is None else self.manager.metrics(self.step)['value']
+    if self.value is not None and not math.isfinite(self.value):
+      self.step = self.value = None
 
   def offer(self, step: int, value: float, state: TrainState) -> bool:
-    """Saves `state` if `value` beats the best so far; whether it did."""
+    """Saves `state` if `value` is finite and beats the best so far; whether
+    it did. A best from a later step (saved before the run was stopped and
+    resumed from an earlier checkpoint) gives way to a better one."""
+    if not math.isfinite(value):
+      return False
     if self.value is not None:
       better = value < self.value if self.lower_is_better else value > self.value
-      if not better or step in self.manager.all_steps():
+      if not better or step == self.step:
         return False
-    self.manager.save(
+    for later in self.manager.all_steps():
+      if later >= step:  # Orbax saves only steps after its latest
+        self.manager.delete(later)
+    if not self.manager.save(
         step, args=ocp.args.StandardSave(state), metrics={'value': float(value)}
-    )
+    ):
+      return False
     self.step, self.value = step, float(value)
     return True
 

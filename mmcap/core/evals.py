@@ -56,16 +56,19 @@ def check(config: ml_collections.ConfigDict, kinds: tuple[str, ...]) -> None:
           ' 0 (only at the end) or a positive number of steps'
       )
   if config.best_metric:
-    split = config.best_metric.partition('/')[0]
-    periodic = [
-        n for n, s in config.evals.items() if s.enabled and s.every_steps and s.split == split
-    ]
-    if '/' not in config.best_metric or not periodic:
+    if '/' not in config.best_metric or not _periodic(config):
       raise InputError(
           f'--config.best_metric={config.best_metric!r}: expected "split/name" of'
           f' a metric of an enabled evaluator with every_steps > 0 on that split'
           f" (or '' for none)"
       )
+
+
+def _periodic(config: ml_collections.ConfigDict) -> list[str]:
+  """The evaluators that run during training on the best metric's split."""
+  split = config.best_metric.partition('/')[0]
+  return [n for n, s in config.evals.items()
+          if s.enabled and s.every_steps and s.split == split]
 
 
 def lower_is_better(metric: str) -> bool:
@@ -112,10 +115,10 @@ def during_training(
       note = f' (best {best.metric} so far)'
     else:
       note = f' (best {best.metric}: {best.value:.4g} at step {best.step})'
-  elif best and config.best_metric.partition('/')[0] in {config.evals[n].split for n in names}:
+  elif best and set(_periodic(config)) <= set(names):
     raise InputError(
         f'--config.best_metric={config.best_metric!r}: not among the metrics'
-        f' of the evaluators that ran ({sorted(found)})'
+        f' of the evaluators of its split ({sorted(found)})'
     )
   if jax.process_index() == 0:
     shown = ', '.join(f'{k} {v:.4g}' for k, v in found.items())
@@ -132,8 +135,8 @@ def final_results(
     abstract_state: TrainState,
 ) -> dict[str, float]:
   """Every enabled evaluator on the last state and on the best one (keys
-  'best/...', files 'best_...'); the evaluators' files and results.json
-  written to the workdir."""
+  'best/...'; its files as 'best_...' when it is not the last); the
+  evaluators' files and results.json written to the workdir."""
   names = [name for name, settings in config.evals.items() if settings.enabled]
   last = run(task, config.evals, names, state.params)
   results = {'step': int(state.step), **last.metrics}

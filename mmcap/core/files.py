@@ -8,6 +8,13 @@ from typing import Any
 
 def write_json(path: str, value: Any) -> None:
   tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'w') as f:
+      json.dump(value, f, indent=2)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise

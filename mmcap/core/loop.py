@@ -45,6 +45,9 @@ def train_and_evaluate(
   step, at the next log step or checkpoint, before that checkpoint is saved.
   """
   batch_size = process_batch_size(config.batch_size, 'batch_size')
+  for field in ('num_train_steps', 'log_every_steps', 'checkpoint_every_steps'):
+    if config[field] < 1:
+      raise InputError(f'--config.{field}={config[field]}: expected a positive number')
   trainer = Trainer(task, config, placement)
   os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
@@ -61,7 +64,9 @@ def train_and_evaluate(
     print(f'resumed from checkpoint at step {int(state.step)}')
   start_step = int(state.step)
 
-  writer = metric_writers.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+  writer = metric_writers.create_default_writer(
+      os.path.join(workdir, 'tensorboard'), just_logging=not is_main, asynchronous=False
+  )
   batches = _on_device(
       task.train_batches(batch_size, skip_batches=start_step), placement.to_global
   )

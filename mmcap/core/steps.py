@@ -69,11 +69,9 @@ class ParamMultipliers:
         )
 
 
-def _caffe_regularize_and_scale(
-    weight_decay: float, multipliers: ParamMultipliers
-) -> optax.GradientTransformation:
-  """g + weight_decay * decay_mult * theta, then times lr_mult, per
-  parameter (Caffe's Regularize and its per-blob learning rate)."""
+def _per_parameter(multipliers: ParamMultipliers, fn) -> optax.GradientTransformation:
+  """A stateless transformation of each update by `fn(update, param,
+  lr_mult, decay_mult)`; its init checks that every multiplier matches."""
 
   def init(params):
     multipliers.check(params)
@@ -81,8 +79,7 @@ def _caffe_regularize_and_scale(
 
   def update(updates, state, params):
     def one(path, g, theta):
-      lr_mult, decay_mult = multipliers.of(_path_name(path))
-      return (g + weight_decay * decay_mult * theta) * lr_mult
+      return fn(g, theta, *multipliers.of(_path_name(path)))
 
     return jax.tree_util.tree_map_with_path(one, updates, params), state
 
@@ -92,13 +89,14 @@ def _caffe_regularize_and_scale(
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
   """The reference Caffe solver's update, for SGD:
 
+    g <- 0 where lr_mult = 0 (a frozen parameter has no gradient in Caffe)
     g <- clip(g) to global L2 norm grad_clip_norm (0: no clipping)
-    g <- (g + weight_decay * decay_mult * theta) * lr_mult   (per parameter)
-    v <- momentum * v + lr * g;  theta <- theta - v
+    g <- g + weight_decay * decay_mult * theta              (per parameter)
+    v <- momentum * v + lr * lr_mult * g;  theta <- theta - v
 
-  with lr halved (lr_decay_factor) every lr_decay_steps; the learning rate
-  is inside the momentum history, as in Caffe. Adam replaces the last line
-  by Adam's scaled update. lr_mult and decay_mult come from
+  with lr multiplied by lr_decay_factor every lr_decay_steps; the learning
+  rate is inside the momentum history, as in Caffe. Adam replaces the last
+  line by Adam's update times lr * lr_mult. lr_mult and decay_mult come from
   config.param_multipliers, a tuple of (regex, lr_mult, decay_mult) matched
   against parameter paths.
   """
@@ -124,10 +122,14 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
         ' a norm, or 0 for no clipping'
     )
   clip = config.grad_clip_norm
+  weight_decay = config.weight_decay
   return optax.chain(
+      _per_parameter(multipliers, lambda g, theta, lr, decay: g * (lr != 0)),
       optax.clip_by_global_norm(clip) if clip else optax.identity(),
-      _caffe_regularize_and_scale(config.weight_decay, multipliers),
+      _per_parameter(multipliers, lambda g, theta, lr, decay: g + weight_decay * decay * theta),
       *step,
+      # lr_mult after the step: linear for SGD, and not undone by Adam.
+      _per_parameter(multipliers, lambda g, theta, lr, decay: g * lr),
       optax.scale(-1.0),
   )
 

@@ -139,13 +139,16 @@ def eval_batches(
   Per caption (for perplexity) or per image (for captioning). Padding examples
   have image_id -1 and all-<pad> targets, so they add nothing to a loss.
   """
-  ds = _images(dataset_dir, info, [split], process_index, process_count)
+  # Every process reads the whole split and keeps every process_count-th
+  # example, so the shares differ by one at most, whatever the shards hold.
+  ds = _images(dataset_dir, info, [split], 0, 1)
   if per_caption:
     ds = ds.flat_map(lambda image: _captions(image, max_steps))
     num_examples = info['splits'][split]['num_captions']
   else:
     ds = ds.map(lambda image: {k: image[k] for k in ('image_id', 'features')})
     num_examples = info['splits'][split]['num_images']
+  ds = ds.shard(process_count, process_index)
   num_batches = -(-num_examples // (batch_size * process_count))
   padding = {
       key: tf.fill(spec.shape, tf.constant(-1 if key == 'image_id' else 0, spec.dtype))

@@ -106,6 +106,7 @@ def write_dataset(
   parent = os.path.dirname(os.path.abspath(output_dir))
   os.makedirs(parent, exist_ok=True)
   tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
+  os.chmod(tmp_dir, 0o755)  # mkdtemp's 0700 would make the dataset private
   try:
     splits = {}
     rng = np.random.default_rng(order_seed)

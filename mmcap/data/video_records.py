@@ -71,6 +71,7 @@ def write_videos(
   parent = os.path.dirname(os.path.abspath(output_dir))
   os.makedirs(parent, exist_ok=True)
   tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
+  os.chmod(tmp_dir, 0o755)  # mkdtemp's 0700 would make the dataset private
   try:
     rng = np.random.default_rng(order_seed)
     splits, feature_dim = {}, None
@@ -87,6 +88,11 @@ def write_videos(
         with tf.io.TFRecordWriter(os.path.join(tmp_dir, name)) as writer:
           for video in members[shard::num_shards]:
             frames = np.asarray(load(video), np.dtype(storage_dtype).newbyteorder('<'))
+            if not np.all(np.isfinite(frames)):
+              raise InputError(
+                  f'video {video.name}: features not finite as {storage_dtype} (beyond'
+                  ' its range?); prepare with --float32'
+              )
             if feature_dim is not None and frames.shape[1] != feature_dim:
               raise InputError(
                   f'video {video.name}: {frames.shape[1]}-d features, the others'

@@ -131,6 +131,7 @@ def retrieval_metrics(
     scores_is: log P(sentence | image), [num_images, num_sentences].
     sentence_image: the index of each sentence's image, [num_sentences].
   """
+  scores_is = np.nan_to_num(scores_is, nan=-np.inf)  # a NaN score ranks last
   true = scores_is[sentence_image, np.arange(scores_is.shape[1])]
   # Every image at least as likely as the true one, but the true one itself.
   image_ranks = (scores_is >= true[None, :]).sum(axis=0)

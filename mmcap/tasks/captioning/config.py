@@ -112,7 +112,8 @@ def mrnn_config() -> ml_collections.ConfigDict:
   rate was chosen on the real Flickr8k captions (random 4096-d features, 3,000
   steps of 100 captions, dropout 0.5): validation perplexity 148.6 at 0.002,
   71.7 at 0.02 (still falling), 73.5 at 0.1 (best at 2,000 steps, then
-  overfitting).
+  overfitting). Without dropout, 0.02 stops at 97.6 while the training
+  perplexity falls to 22.2.
   """
   config = default_config()
   config.model.name = 'mrnn'  # 'rnn_base' for the language-only baseline
