@@ -12,7 +12,6 @@ for each p of --weights (default 1/2 and 1/3, the LRCN paper's). Writes
 fused_p0.50, fused_p0.33), each with its `mean_class_accuracy`, to --output.
 """
 
-import json
 import os
 
 from absl import app
@@ -21,6 +20,7 @@ import numpy as np
 
 from mmcap import errors
 from mmcap.core.files import write_json
+from mmcap.data import prepared
 from mmcap.errors import InputError
 from mmcap.evaluation import accuracy
 
@@ -35,16 +35,10 @@ flags.mark_flags_as_required(['rgb_workdir', 'flow_workdir', 'output'])
 def read_probabilities(workdir: str, split: str, stream: str) -> dict:
   """A run's probabilities file, checked to be of `stream`."""
   path = os.path.join(workdir, f'probabilities_{split}.json')
-  try:
-    with open(path) as f:
-      found = json.load(f)
-  except FileNotFoundError:
-    raise InputError(
-        f'{path}: not found; train or evaluate (--mode=evaluate) an activity run'
-        f' with an accuracy evaluator on the {split} split first'
-    ) from None
-  except json.JSONDecodeError as e:
-    raise InputError(f'{path}: not valid JSON ({e})') from None
+  found = prepared.read_json(
+      path, f'train or evaluate (--mode=evaluate) an activity run with an accuracy'
+      f' evaluator on the {split} split first'
+  )
   if not isinstance(found, dict) or not {'stream', 'classes', 'videos'} <= set(found):
     raise InputError(f'{path}: expected a probabilities file (stream, classes, videos)')
   if found['stream'] != stream:

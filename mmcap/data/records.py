@@ -36,6 +36,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmcap.data import prepared
 from mmcap.data import sources
 from mmcap.data.vocab import UNK_ID, Vocabulary
 from mmcap.errors import InputError
@@ -178,16 +179,9 @@ def prepare_dataset(
 def load_info(dataset_dir: str) -> dict:
   """Reads and checks `dataset_info.json` of a prepared directory."""
   path = os.path.join(dataset_dir, INFO_FILE)
-  try:
-    with open(path) as f:
-      info = json.load(f)
-  except FileNotFoundError:
-    raise InputError(
-        f'{path}: not found; is {dataset_dir!r} a prepared dataset (see'
-        ' `python -m mmcap.prepare`)?'
-    ) from None
-  except json.JSONDecodeError as e:
-    raise InputError(f'{path}: not valid JSON ({e})') from None
+  info = prepared.read_json(
+      path, f'is {dataset_dir!r} a prepared dataset (see `python -m mmcap.prepare`)?'
+  )
   if not isinstance(info, dict) or info.get('format_version') != FORMAT_VERSION:
     found = info.get('format_version') if isinstance(info, dict) else None
     raise InputError(
@@ -199,13 +193,4 @@ def load_info(dataset_dir: str) -> dict:
 
 def split_files(dataset_dir: str, info: dict, splits: Sequence[str]) -> list[str]:
   """The shard paths of `splits`; an unknown or empty split is an error."""
-  files = []
-  for split in splits:
-    entry = info['splits'].get(split)
-    if not entry or not entry['num_images']:
-      raise InputError(
-          f'{os.path.join(dataset_dir, INFO_FILE)}: split {split!r} has no'
-          f' images (present: {sorted(info["splits"])})'
-      )
-    files += [os.path.join(dataset_dir, name) for name in entry['files']]
-  return files
+  return prepared.split_files(dataset_dir, info, splits, 'images', INFO_FILE)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from mmcap.data import prepared
 from mmcap.errors import InputError
 
 FORMAT = 'videos'
@@ -135,16 +136,10 @@ def _example(index: int, video: Video, frames: np.ndarray):
 def load_info(dataset_dir: str) -> dict:
   """Reads and checks `dataset_info.json` of a prepared video directory."""
   path = os.path.join(dataset_dir, INFO_FILE)
-  try:
-    with open(path) as f:
-      info = json.load(f)
-  except FileNotFoundError:
-    raise InputError(
-        f'{path}: not found; is {dataset_dir!r} a prepared video dataset (see'
-        ' `python -m mmcap.prepare_videos`)?'
-    ) from None
-  except json.JSONDecodeError as e:
-    raise InputError(f'{path}: not valid JSON ({e})') from None
+  info = prepared.read_json(
+      path,
+      f'is {dataset_dir!r} a prepared video dataset (see `python -m mmcap.prepare_videos`)?',
+  )
   if not isinstance(info, dict) or info.get('format') != FORMAT:
     raise InputError(f'{path}: not a prepared video dataset (format {FORMAT!r})')
   if info.get('format_version') != FORMAT_VERSION:
@@ -157,13 +152,4 @@ def load_info(dataset_dir: str) -> dict:
 
 def split_files(dataset_dir: str, info: dict, splits: Sequence[str]) -> list[str]:
   """The shard paths of `splits`; an unknown or empty split is an error."""
-  files = []
-  for split in splits:
-    entry = info['splits'].get(split)
-    if not entry or not entry['num_videos']:
-      raise InputError(
-          f'{os.path.join(dataset_dir, INFO_FILE)}: split {split!r} has no'
-          f' videos (present: {sorted(info["splits"])})'
-      )
-    files += [os.path.join(dataset_dir, name) for name in entry['files']]
-  return files
+  return prepared.split_files(dataset_dir, info, splits, 'videos', INFO_FILE)

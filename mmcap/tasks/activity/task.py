@@ -8,7 +8,6 @@ import os
 from collections.abc import Iterator
 
 import jax
-from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -19,38 +18,11 @@ from mmcap.core.placement import Placement, process_batch_size
 from mmcap.core.task import Batch, Evaluation
 from mmcap.data import clips
 from mmcap.data import demo_videos
+from mmcap.data import prepared
 from mmcap.data import video_records
 from mmcap.errors import InputError
 from mmcap.models import activity
 from mmcap.tasks.activity import evaluators
-
-
-def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """The prepared directory of the stream; generates the demo on first use."""
-  if config.source == 'demo':
-    if config.stream not in video_records.STREAMS:
-      raise InputError(
-          f'--config.dataset.stream={config.stream!r}: expected one of'
-          f' {list(video_records.STREAMS)}'
-      )
-    path = os.path.join(workdir, 'demo_data', config.stream)
-    if not os.path.exists(path) and jax.process_index() == 0:
-      demo_videos.prepare(config.demo, path, config.stream)
-    multihost_utils.sync_global_devices('demo videos ready')
-    made_with = video_records.load_info(path)['source'].get('demo_config')
-    if made_with != config.demo.to_dict():
-      raise InputError(
-          f'{path} was generated with other --config.dataset.demo settings'
-          f' ({made_with}); use a new --workdir'
-      )
-    return path
-  if config.source == 'prepared':
-    if not config.dir:
-      raise InputError('--config.dataset.dir is required when dataset.source="prepared"')
-    return config.dir
-  raise InputError(
-      f'--config.dataset.source={config.source!r}: expected "demo" or "prepared"'
-  )
 
 
 def clip_probabilities(model, params, batch) -> dict[str, jax.Array]:
@@ -73,7 +45,16 @@ class ActivityTask:
   ):
     self.config, self.workdir, self.placement = config, workdir, placement
     evals.check(config, tuple(evaluators.KINDS))
-    self.dataset_dir = resolve_dataset(config.dataset, workdir)
+    stream = config.dataset.stream
+    if stream not in video_records.STREAMS:
+      raise InputError(
+          f'--config.dataset.stream={stream!r}: expected one of {list(video_records.STREAMS)}'
+      )
+    self.dataset_dir = prepared.resolve(
+        config.dataset, os.path.join(workdir, 'demo_data', stream),
+        lambda path: demo_videos.prepare(config.dataset.demo, path, stream),
+        video_records.load_info,
+    )
     self.info = video_records.load_info(self.dataset_dir)
     if self.info['stream'] != config.dataset.stream:
       raise InputError(

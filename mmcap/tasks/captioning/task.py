@@ -19,36 +19,12 @@ from mmcap.core import evals
 from mmcap.core.placement import Placement, process_batch_size
 from mmcap.core.task import Batch, Evaluation
 from mmcap.data import demo
+from mmcap.data import prepared
 from mmcap.data import pipeline
 from mmcap.data import records
 from mmcap.data.vocab import Vocabulary
 from mmcap.errors import InputError
 from mmcap.tasks.captioning import evaluators
-
-def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """The prepared dataset directory; generates the demo set on first use."""
-  if config.source == 'demo':
-    path = os.path.join(workdir, 'demo_data')
-    if not os.path.exists(path) and jax.process_index() == 0:
-      demo.prepare(config.demo, path)
-    multihost_utils.sync_global_devices('demo dataset ready')
-    made_with = records.load_info(path)['source'].get('demo_config')
-    if made_with != config.demo.to_dict():
-      raise InputError(
-          f'{path} was generated with other --config.dataset.demo settings'
-          f' ({made_with}); use a new --workdir'
-      )
-    return path
-  if config.source == 'prepared':
-    if not config.dir:
-      raise InputError(
-          '--config.dataset.dir is required when dataset.source="prepared"'
-      )
-    return config.dir
-  raise InputError(
-      f'--config.dataset.source={config.source!r}: expected "demo" or "prepared"'
-  )
-
 
 class CaptioningTask:
   """Images -> sentences.
@@ -67,7 +43,10 @@ class CaptioningTask:
     self.config, self.workdir, self.placement = config, workdir, placement
     evals.check(config, tuple(evaluators.KINDS))
     if with_dataset:
-      self.dataset_dir = resolve_dataset(config.dataset, workdir)
+      self.dataset_dir = prepared.resolve(
+          config.dataset, os.path.join(workdir, 'demo_data'),
+          lambda path: demo.prepare(config.dataset.demo, path), records.load_info,
+      )
       self.info = records.load_info(self.dataset_dir)
       self.train_splits = [s for s in config.dataset.train_splits.split(',') if s]
       if not self.train_splits:
