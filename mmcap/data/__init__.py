@@ -1,1 +1,2 @@
-"""Data: vocabulary, readers of user files, the demo set, records, tf.data."""
+"""Data: vocabulary, readers of user files (Karpathy JSON, Flickr8k, UCF101),
+the demo sets (captions, videos), prepared records, tf.data pipelines."""
