@@ -176,3 +176,31 @@ def test_resume_is_exact(tmp_path):
   params = [build_run(config(6), str(tmp_path / name))[1].restore(
       checkpoint_manager(str(tmp_path / name))).params for name in ('straight', 'resumed')]
   jax.tree.map(np.testing.assert_array_equal, *params)
+
+
+def test_a_model_that_sees_nothing_scores_at_chance(trained):
+  """A negative control: a classifier with zero weights gives every class
+  the same probability, so it predicts the first class for every video: its
+  accuracy is that class's share, and only that class counts as right."""
+  workdir, _ = trained
+  config = tiny_config()
+  task, trainer, _ = build_run(config, workdir)
+  params = trainer.restore(checkpoint_manager(workdir)).params
+  blind = jax.tree_util.tree_map_with_path(
+      lambda path, x: x * 0 if 'classifier' in str(path) else x, params)
+  found = task.evaluate(config.evals.test_accuracy, blind).metrics
+  labels = np.array([label for _, label, _, _ in task.info['splits']['test']['videos']])
+  assert found['test/accuracy'] == pytest.approx(100 * np.mean(labels == 0))
+  # Only the first class is ever right (if it is among the test videos at all).
+  assert found['test/mean_class_accuracy'] == pytest.approx(
+      100 * np.any(labels == 0) / len(np.unique(labels)))
+
+
+def test_fusing_with_a_blind_stream_keeps_the_other_streams_accuracy(demo):
+  rgb = fuse.read_probabilities(demo['lrcn_rgb'][0], 'test', 'rgb')
+  blind = {**rgb, 'stream': 'flow', 'videos': [
+      {**v, 'probabilities': [1 / 15] * 15} for v in rgb['videos']]}
+  results = fuse.fuse(rgb, blind, [0.5, 0.333333])
+  assert results['fused_p0.50/accuracy'] == results['fused_p0.33/accuracy'] == (
+      results['rgb/accuracy'])
+  assert results['flow/accuracy'] < 15  # the blind stream alone
