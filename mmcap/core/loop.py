@@ -22,7 +22,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from mmcap.core import evals
-from mmcap.core.checkpoints import BestCheckpoint, checkpoint_manager, require_checkpoints
+from mmcap.core.checkpoints import BestCheckpoint, checkpoint_manager
 from mmcap.core.files import write_json
 from mmcap.core.placement import Placement, process_batch_size
 from mmcap.core.task import Task
@@ -126,7 +126,6 @@ def evaluate_workdir(
 ) -> dict[str, float]:
   """--mode=evaluate: the latest (and the best) checkpoint of a workdir,
   evaluated by the enabled evaluators, as at the end of training."""
-  require_checkpoints(workdir, 'evaluate')
   trainer = Trainer(task, config, placement)
   state = trainer.restore(checkpoint_manager(workdir))
   if state is None:

@@ -50,18 +50,17 @@ class ActivityTask:
       raise InputError(
           f'--config.dataset.stream={stream!r}: expected one of {list(video_records.STREAMS)}'
       )
-    self.dataset_dir = prepared.resolve(
+    self.dataset_dir, self.info = prepared.resolve(
         config.dataset, os.path.join(workdir, 'demo_data', stream),
         lambda path: demo_videos.prepare(config.dataset.demo, path, stream),
         video_records.load_info,
     )
-    self.info = video_records.load_info(self.dataset_dir)
     if self.info['stream'] != config.dataset.stream:
       raise InputError(
           f'--config.dataset.stream={config.dataset.stream!r}, but'
           f' {self.dataset_dir} holds the {self.info["stream"]!r} stream'
       )
-    self.train_splits = [s for s in config.dataset.train_splits.split(',') if s]
+    self.train_splits = prepared.split_list(config.dataset.train_splits, 'train_splits')
     eval_splits = [e.split for e in config.evals.values() if e.enabled]
     video_records.split_files(self.dataset_dir, self.info, self.train_splits + eval_splits)
     for field in ('clip_length', 'eval_stride'):

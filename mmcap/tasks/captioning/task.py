@@ -43,17 +43,13 @@ class CaptioningTask:
     self.config, self.workdir, self.placement = config, workdir, placement
     evals.check(config, tuple(evaluators.KINDS))
     if with_dataset:
-      self.dataset_dir = prepared.resolve(
+      self.dataset_dir, self.info = prepared.resolve(
           config.dataset, os.path.join(workdir, 'demo_data'),
           lambda path: demo.prepare(config.dataset.demo, path), records.load_info,
       )
-      self.info = records.load_info(self.dataset_dir)
-      self.train_splits = [s for s in config.dataset.train_splits.split(',') if s]
-      if not self.train_splits:
-        raise InputError('--config.dataset.train_splits is empty')
+      self.train_splits = prepared.split_list(config.dataset.train_splits, 'train_splits')
       eval_splits = [e.split for e in config.evals.values() if e.enabled]
-      for split in self.train_splits + eval_splits:
-        records.split_files(self.dataset_dir, self.info, [split])
+      records.split_files(self.dataset_dir, self.info, self.train_splits + eval_splits)
       vocab_dir = self.dataset_dir
     else:
       if not os.path.exists(os.path.join(workdir, records.INFO_FILE)):
