@@ -30,9 +30,10 @@ from mmcap.core.benchmark import Settings
 from mmcap.errors import InputError
 from mmcap.tasks.activity import benchmark as activity
 from mmcap.tasks.captioning import benchmark as captioning
+from mmcap.tasks.video import benchmark as video
 
 # Each task's benchmark module: its MODELS, SIZES and rows().
-TASKS = (captioning, activity)
+TASKS = (captioning, activity, video)
 MODELS = tuple(name for task in TASKS for name in task.MODELS)
 
 _SIZE = flags.DEFINE_enum('size', 'cpu', ['cpu', 'paper'], 'Model and data sizes.')

@@ -1,7 +1,7 @@
 """Caption decoding for every model: greedy, sampling and beam search.
 
 A model exposes `init_decode(features) -> state`, which computes the image
-terms once per image, and `decode_step(state, tokens) -> (logits, state)`, so
+terms (or encodes the video) once per example, and `decode_step(state, tokens) -> (logits, state)`, so
 no prefix is ever re-run. All loops have fixed shapes (batch x beam x
 max_steps) and stop early once every caption has ended. They are pure
 functions of (model, params, features): callers jit them with the static
@@ -44,13 +44,18 @@ def _step(model: nn.Module, params, state, tokens):
   return model.apply({'params': params}, state, tokens, method=model.decode_step)
 
 
-def _init(model: nn.Module, params, features_bf):
-  return model.apply({'params': params}, features_bf, method=model.init_decode)
+def _init(model: nn.Module, params, features):
+  return model.apply({'params': params}, features, method=model.init_decode)
 
 
-def _sample_loop(model, params, features_bf, max_steps, choose, allow_unk) -> jax.Array:
+def _batch_size(features) -> int:
+  """The batch of `features`: an array [B, ...] or a dict of them."""
+  return jax.tree.leaves(features)[0].shape[0]
+
+
+def _sample_loop(model, params, features, max_steps, choose, allow_unk) -> jax.Array:
   """One token per step chosen by `choose(log_probs, step)`: [B, max_steps]."""
-  batch = features_bf.shape[0]
+  batch = _batch_size(features)
 
   def cond(carry):
     step, _, _, done, _ = carry
@@ -69,7 +74,7 @@ def _sample_loop(model, params, features_bf, max_steps, choose, allow_unk) -> ja
 
   carry = (
       jnp.zeros((), jnp.int32),
-      _init(model, params, features_bf),
+      _init(model, params, features),
       jnp.full((batch,), BOS_ID, jnp.int32),
       jnp.zeros((batch,), bool),
       jnp.full((batch, max_steps), PAD_ID, jnp.int32),
@@ -80,19 +85,19 @@ def _sample_loop(model, params, features_bf, max_steps, choose, allow_unk) -> ja
 def greedy(
     model: nn.Module,
     params,
-    features_bf: jax.Array,
+    features,
     max_steps: int,
     allow_unk: bool = False,
 ) -> jax.Array:
   """The most likely word at each step: [B, max_steps] ids, <pad> after <eos>."""
   choose = lambda scores, step: jnp.argmax(scores, -1).astype(jnp.int32)
-  return _sample_loop(model, params, features_bf, max_steps, choose, allow_unk)
+  return _sample_loop(model, params, features, max_steps, choose, allow_unk)
 
 
 def sample(
     model: nn.Module,
     params,
-    features_bf: jax.Array,
+    features,
     max_steps: int,
     rng: jax.Array,
     temperature: float = 1.0,
@@ -104,7 +109,7 @@ def sample(
     key = jax.random.fold_in(rng, step)
     return jax.random.categorical(key, scores / temperature).astype(jnp.int32)
 
-  return _sample_loop(model, params, features_bf, max_steps, choose, allow_unk)
+  return _sample_loop(model, params, features, max_steps, choose, allow_unk)
 
 
 def _gather_beams(tree, beam_index_bk: jax.Array):
@@ -122,22 +127,22 @@ def _gather_beams(tree, beam_index_bk: jax.Array):
 def beam_search(
     model: nn.Module,
     params,
-    features_bf: jax.Array,
+    features,
     max_steps: int,
     beam_size: int,
     length_alpha: float = 0.0,
     allow_unk: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
-  """The best of `beam_size` beams per image, by log-probability.
+  """The best of `beam_size` beams per example, by log-probability.
 
   Beams are kept by their summed log-probability; at the end each is ranked by
   that sum divided by length**length_alpha (0: no length normalization), the
   length counting <eos>. Returns tokens [B, max_steps] and their summed
   log-probabilities [B].
   """
-  batch, beams = features_bf.shape[0], beam_size
+  batch, beams = _batch_size(features), beam_size
   state = jax.tree.map(
-      lambda x: jnp.repeat(x, beams, axis=0), _init(model, params, features_bf)
+      lambda x: jnp.repeat(x, beams, axis=0), _init(model, params, features)
   )
   # Beam 0 starts live; the others start ended at a score no real caption
   # reaches, so they are only carried until real candidates replace them.
@@ -182,10 +187,25 @@ def beam_search(
   return tokens, jnp.take_along_axis(scores, best[:, None], axis=1)[:, 0]
 
 
+def default_config() -> ml_collections.ConfigDict:
+  """`config.decode`: how captions are generated."""
+  config = ml_collections.ConfigDict()
+  config.method = 'greedy'  # 'greedy', 'sample' or 'beam'
+  config.beam_size = 3
+  config.length_alpha = 0.0  # beam ranking: log P / length**alpha
+  config.temperature = 1.0  # sampling
+  config.seed = 0  # sampling
+  # <unk> is scored as a literal word against the references: never emitted
+  # unless allowed.
+  config.allow_unk = False
+  return config
+
+
 def decoder(
     model: nn.Module, config: ml_collections.ConfigDict, max_steps: int
 ):
-  """`fn(params, features_bf) -> tokens [B, max_steps]` chosen by config."""
+  """`fn(params, features) -> tokens [B, max_steps]` chosen by config;
+  `features` as the model takes them (mmcap/models/captioner.py)."""
   if config.method == 'greedy':
     return functools.partial(
         greedy, model, max_steps=max_steps, allow_unk=config.allow_unk
@@ -209,9 +229,9 @@ def decoder(
           f'--config.decode.beam_size={config.beam_size}: must be >= 1'
       )
 
-    def beam(params, features_bf):
+    def beam(params, features):
       return beam_search(
-          model, params, features_bf, max_steps, config.beam_size,
+          model, params, features, max_steps, config.beam_size,
           config.length_alpha, config.allow_unk,
       )[0]
 

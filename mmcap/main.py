@@ -13,8 +13,9 @@ from a workdir that holds a checkpoint, then runs its evaluators
 (config.evals) and writes WORKDIR/results.json. --mode=evaluate evaluates the
 latest checkpoint the same way (choose evaluators with
 --config.evals.NAME.enabled, e.g. --config.evals.test_retrieval.enabled=True).
---mode=caption (captioning only) captions a dataset split (--split) or a
-features file (--features, .npy (N, D) or vgg_feats.mat (D, N)) with the
+--mode=caption (captioning and video description) captions a dataset split
+(--split) or new inputs (--features: for images a .npy (N, D) or
+vgg_feats.mat (D, N), for videos a directory of <video>.npy [T, D]) with the
 trained model, writes a COCO results file (--output, default
 WORKDIR/captions_<split>_<method>.json) and prints captions per second. Each config's docstring gives its command and the result to
 expect. Any field can be overridden with --config.FIELD=VALUE; an unknown
@@ -27,9 +28,9 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from mmcap import caption
 from mmcap import errors
 from mmcap import train
-from mmcap.tasks.captioning import caption
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for checkpoints, logs and results.'
@@ -39,7 +40,9 @@ _MODE = flags.DEFINE_enum(
 )
 _SPLIT = flags.DEFINE_string('split', None, 'caption: the split to caption.')
 _FEATURES = flags.DEFINE_string(
-    'features', None, 'caption: a features file to caption instead.'
+    'features', None,
+    'caption: new inputs to caption instead: a features file (images) or a'
+    ' directory of <video>.npy files (videos).',
 )
 _OUTPUT = flags.DEFINE_string('output', None, 'caption: the results file.')
 config_flags.DEFINE_config_file(
@@ -62,11 +65,6 @@ def main(argv: list[str]) -> None:
     train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
   elif _MODE.value == 'evaluate':
     train.evaluate_workdir(flags.FLAGS.config, _WORKDIR.value)
-  elif flags.FLAGS.config.task != 'captioning':
-    raise errors.InputError(
-        f'--mode=caption: a captioning mode, but config.task is'
-        f' {flags.FLAGS.config.task!r}'
-    )
   else:
     caption.caption(
         flags.FLAGS.config,

@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 
 from mmcap import errors
+from mmcap.data import frame_files
 from mmcap.data import ucf101
 from mmcap.data import video_records
 from mmcap.errors import InputError
@@ -38,10 +39,10 @@ def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise InputError(f'unexpected arguments: {argv[1:]}')
   classes, videos = ucf101.read_split(_LISTS.value, _SPLIT.value)
-  ucf101.check_features(_FEATURES_DIR.value, videos, _FEATURE_DIM.value)
+  frame_files.check_features(_FEATURES_DIR.value, videos, _FEATURE_DIM.value)
   video_records.write_videos(
       videos,
-      lambda video: ucf101.load_features(_FEATURES_DIR.value, video),
+      lambda video: frame_files.load_features(_FEATURES_DIR.value, video),
       classes,
       _STREAM.value,
       _OUTPUT_DIR.value,

@@ -15,8 +15,9 @@ from mmcap.core.task import Task
 from mmcap.errors import InputError
 from mmcap.tasks.activity.task import ActivityTask
 from mmcap.tasks.captioning.task import CaptioningTask
+from mmcap.tasks.video.task import VideoTask
 
-TASKS = {'captioning': CaptioningTask, 'activity': ActivityTask}
+TASKS = {'captioning': CaptioningTask, 'activity': ActivityTask, 'video': VideoTask}
 
 
 def build_task(

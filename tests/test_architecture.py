@@ -8,9 +8,10 @@ import pytest
 
 from conftest import REPO
 
-ENTRY_POINTS = {'mmcap.main', 'mmcap.train', 'mmcap.prepare', 'mmcap.prepare_videos',
-                'mmcap.fuse', 'mmcap.benchmark'}
-LIBRARIES = ('mmcap.models', 'mmcap.data', 'mmcap.evaluation', 'mmcap.decode',
+ENTRY_POINTS = {'mmcap.main', 'mmcap.train', 'mmcap.caption', 'mmcap.prepare',
+                'mmcap.prepare_videos', 'mmcap.prepare_video_captions', 'mmcap.fuse',
+                'mmcap.benchmark'}
+LIBRARIES = ('mmcap.models', 'mmcap.data', 'mmcap.evaluation', 'mmcap.decode', 'mmcap.describe',
              'mmcap.losses', 'mmcap.errors')
 
 

@@ -25,6 +25,18 @@ def test_cpu_benchmark_runs_and_reports(tmp_path):
   assert 'benchmark' in result.stdout.splitlines()[-9]  # the table's header
 
 
+def test_s2vt_rows_and_its_closed_form_flops(tmp_path):
+  output = tmp_path / 'bench.jsonl'
+  result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--models=s2vt',
+                      '--benchmarks=train,decode', '--steps=1', '--warmup=0',
+                      '--beam_sizes=3', f'--output={output}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  train, beam = [json.loads(line) for line in output.read_text().splitlines()]
+  assert (train['benchmark'], beam['benchmark'], beam['beam_size']) == ('train', 'decode', 3)
+  assert 1.0 < train['xla_gflops_per_step'] / train['closed_form_gflops_per_step'] < 1.05
+  assert beam['captions_per_s'] > 0
+
+
 def test_benchmark_never_imports_tensorflow():
   result = run_python('-c', 'import sys, mmcap.benchmark; '
                       'sys.exit("tensorflow" in sys.modules)')
@@ -47,9 +59,10 @@ def test_every_benchmarked_model_builds():
   from mmcap.models import activity
   from mmcap.tasks.activity import benchmark as activity_rows
   from mmcap.tasks.captioning import benchmark as captioning_rows
-  assert captioning_rows.MODELS + activity_rows.MODELS == (
+  from mmcap.tasks.video import benchmark as video_rows
+  assert captioning_rows.MODELS + activity_rows.MODELS + video_rows.MODELS == (
       'lrcn_1u', 'lrcn_2u', 'lrcn_2f', 'mrnn', 'rnn_base',
-      'activity_lrcn', 'activity_single_frame')
+      'activity_lrcn', 'activity_single_frame', 's2vt')
   for name in captioning_rows.MODELS:
     config = captioning_rows.model_config(name, captioning_rows.SIZES['paper'], Settings())
     assert models.build(config, 10).config.name == ('lrcn' if 'lrcn' in name else name)

@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 
 from mmcap import train
-from mmcap.tasks.captioning import caption
+from mmcap import caption
 from mmcap.data import records
 from mmcap.data import sources
 from mmcap.errors import InputError

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import REPO, build_run, tiny_config
 from tiny_activity_config import get_config as tiny_activity_config
+import tiny_video_config
 
 CONFIGS = sorted(n for n in os.listdir(os.path.join(REPO, 'configs')) if n.endswith('.py'))
 
@@ -22,16 +23,18 @@ def load(name):
 
 def test_all_paper_configs_are_present():
   assert set(CONFIGS) >= {'demo.py', 'lrcn_coco.py', 'lrcn_flickr30k.py', 'mrnn_iaprtc12.py',
-                          'mrnn_flickr8k.py', 'mrnn_flickr30k.py', 'mrnn_coco.py'} | ACTIVITY
+                          'mrnn_flickr8k.py', 'mrnn_flickr30k.py', 'mrnn_coco.py'} | ACTIVITY | VIDEO
 
 
 ACTIVITY = {'demo_activity.py', 'lrcn_ucf101_rgb.py', 'lrcn_ucf101_flow.py',
             'singleframe_ucf101_rgb.py', 'singleframe_ucf101_flow.py'}
+VIDEO = {'demo_video.py', 's2vt_msvd.py', 's2vt_msrvtt.py', 'video_meanpool_msvd.py'}
 
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_every_config_names_its_task(name):
-  assert load(name).task == ('activity' if name in ACTIVITY else 'captioning')
+  task = 'activity' if name in ACTIVITY else 'video' if name in VIDEO else 'captioning'
+  assert load(name).task == task
 
 
 def test_paper_hyperparameters():
@@ -73,13 +76,32 @@ def test_activity_reference_solvers():
   assert load('singleframe_ucf101_flow.py').dataset.stream == 'flow'
 
 
+def test_video_reference_solvers():
+  s2vt = load('s2vt_msvd.py')
+  assert (s2vt.model.name, s2vt.dataset.video_input, s2vt.dataset.frame_stride) == (
+      's2vt', 'frames', 10)
+  assert (s2vt.model.embed_dim, s2vt.model.hidden_dim, s2vt.model.dropout) == (500, 1000, 0.0)
+  assert s2vt.dataset.max_frames + s2vt.dataset.max_steps == 80  # the reference's streams
+  assert (s2vt.optimizer.learning_rate, s2vt.optimizer.lr_decay_steps) == (0.01, 20_000)
+  assert (s2vt.num_train_steps, s2vt.batch_size, s2vt.loss_weight) == (25_000, 32, 20)
+  assert s2vt.optimizer.grad_clip_norm == 10 and s2vt.optimizer.weight_decay == 0
+  pool = load('video_meanpool_msvd.py')
+  assert (pool.model.name, pool.model.variant, pool.dataset.video_input) == (
+      'lrcn', '2f', 'mean_pool')
+  assert pool.dataset.max_frames == 0 and pool.num_train_steps == 60_000
+
+
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds_and_takes_a_train_step(name, tmp_path):
   config = load(name)
-  tiny = tiny_activity_config() if name in ACTIVITY else tiny_config()
+  tiny = (tiny_activity_config() if name in ACTIVITY else
+          tiny_video_config.get_config() if name in VIDEO else tiny_config())
   if name in ACTIVITY:
     config.dataset.source, config.dataset.demo = 'demo', tiny.dataset.demo
     config.model.hidden_dim = 16
+  elif name in VIDEO:
+    config.dataset.source, config.dataset.demo = 'demo', tiny.dataset.demo
+    config.model.embed_dim, config.model.hidden_dim = 8, 16
   else:
     shrink_captioning(config, tiny)
   config.batch_size = config.eval_batch_size = 8

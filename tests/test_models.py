@@ -251,10 +251,10 @@ def test_every_captioner_follows_the_protocol(name):
   """The methods decoding and retrieval call, with the protocol's signatures,
   agreeing with the forward pass."""
   model, params, features, inputs = build(name)
-  assert isinstance(model, models.Captioner)
+  assert isinstance(model, models.captioner.FactoredCaptioner)
   for method in ('__call__', 'init_decode', 'decode_step', 'sentence_terms',
                  'image_terms', 'pair_logits'):
-    want = inspect.signature(getattr(models.Captioner, method)).parameters
+    want = inspect.signature(getattr(models.captioner.FactoredCaptioner, method)).parameters
     got = inspect.signature(getattr(type(model), method)).parameters
     assert list(got) == list(want), method
   apply = lambda method, *args: model.apply({'params': params}, *args, method=method)

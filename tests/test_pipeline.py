@@ -15,7 +15,7 @@ def load(dataset_dir):
 
 
 def train(dataset_dir, info, seed=0, skip=0, steps=8):
-  return pipeline.train_batches(dataset_dir, info, ['train'], batch_size=6, max_steps=steps,
+  return pipeline.train_batches(pipeline.images(dataset_dir, info), ['train'], batch_size=6, max_steps=steps,
                                 shuffle_buffer=50, seed=seed, skip_batches=skip)
 
 
@@ -38,7 +38,7 @@ def test_tokens_are_the_real_captions(flickr8k_dataset, flickr8k_images):
   info, vocab = load(flickr8k_dataset)
   steps = 10
   got = {}
-  for batch in pipeline.eval_batches(flickr8k_dataset, info, 'val', 7, steps, per_caption=True):
+  for batch in pipeline.eval_batches(pipeline.images(flickr8k_dataset, info), 'val', 7, steps, per_caption=True):
     for image_id, targets in zip(batch['image_id'], batch['targets']):
       got.setdefault(int(image_id), []).append(targets.tolist())
   padding = got.pop(-1)
@@ -69,7 +69,7 @@ def test_shuffle_is_seeded_and_skip_resumes_in_place(flickr8k_dataset):
 def test_processes_get_disjoint_equal_length_shares(flickr8k_dataset, flickr8k_images):
   info, _ = load(flickr8k_dataset)
   shares = [
-      list(pipeline.eval_batches(flickr8k_dataset, info, 'test', 2, 8, per_caption=False,
+      list(pipeline.eval_batches(pipeline.images(flickr8k_dataset, info), 'test', 2, 8, per_caption=False,
                                  process_index=i, process_count=3))
       for i in range(3)
   ]
@@ -81,7 +81,7 @@ def test_processes_get_disjoint_equal_length_shares(flickr8k_dataset, flickr8k_i
 
 def test_references_are_raw_tokens(flickr8k_dataset, flickr8k_images):
   info, _ = load(flickr8k_dataset)
-  refs = pipeline.read_references(flickr8k_dataset, info, 'test')
+  refs = pipeline.read_references(pipeline.images(flickr8k_dataset, info), 'test')
   image = next(im for im in flickr8k_images if im.split == 'test')
   assert refs[image.image_id] == [' '.join(s) for s in image.sentences]
 
@@ -97,7 +97,7 @@ def test_first_batches_draw_from_the_whole_split(tmp_path, flickr8k_images):
   records.write_dataset(flickr8k_images, features, vocab, path, {'captions': 'test'})
   info = records.load_info(path)
   rank = {im.image_id: r for r, im in enumerate(train_images)}  # source order
-  batch = next(pipeline.train_batches(path, info, ['train'], batch_size=20, max_steps=8,
+  batch = next(pipeline.train_batches(pipeline.images(path, info), ['train'], batch_size=20, max_steps=8,
                                       shuffle_buffer=50, seed=0))
   seen = [rank[int(i)] for i in batch['image_id']]
   # In the source's order the buffer would hold images 0..9 only.
@@ -113,7 +113,7 @@ def test_shard_order_changes_every_epoch(tmp_path, flickr8k_images):
   info = records.load_info(path)
   num_captions = info['splits']['train']['num_captions']
   # A buffer of one caption: batches follow the shard order exactly.
-  batches = pipeline.train_batches(path, info, ['train'], batch_size=num_captions,
+  batches = pipeline.train_batches(pipeline.images(path, info), ['train'], batch_size=num_captions,
                                    max_steps=8, shuffle_buffer=1, seed=0)
   first, second = (next(batches)['image_id'] for _ in range(2))
   assert sorted(first) == sorted(second) and list(first) != list(second)
@@ -129,7 +129,7 @@ def test_processes_share_uneven_shards_without_dropping_any(tmp_path, flickr8k_i
   info = records.load_info(path)
   assert len(info['splits']['train']['files']) == 3
   for per_caption, total in ((False, 'num_images'), (True, 'num_captions')):
-    shares = [list(pipeline.eval_batches(path, info, 'train', 4, 8, per_caption=per_caption,
+    shares = [list(pipeline.eval_batches(pipeline.images(path, info), 'train', 4, 8, per_caption=per_caption,
                                          process_index=i, process_count=2)) for i in range(2)]
     assert len(shares[0]) == len(shares[1])
     kept = sum(int((b['image_id'] >= 0).sum()) for share in shares for b in share)

@@ -94,5 +94,5 @@ def test_unknown_words_become_unk(tmp_path):
   records.prepare_dataset(captions, sources.read_karpathy_json(captions), features,
                   str(tmp_path / 'out'), min_word_count=2)
   info = records.load_info(str(tmp_path / 'out'))
-  batch = next(pipeline.eval_batches(str(tmp_path / 'out'), info, 'val', 1, 5, per_caption=True))
+  batch = next(pipeline.eval_batches(pipeline.images(str(tmp_path / 'out'), info), 'val', 1, 5, per_caption=True))
   assert batch['targets'].tolist() == [[4, UNK_ID, 2, 0, 0]]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mmcap.data import clips
+from mmcap.data import frame_files
 from mmcap.data import ucf101
 from mmcap.data import video_records
 from mmcap.errors import InputError
@@ -48,7 +49,7 @@ def test_reads_the_split_lists(ucf):
       ('v_ApplyEyeMakeup_g01_c01', 0, 'test'), ('v_Basketball_g01_c01', 1, 'test'),
       ('v_Surfing_g01_c01', 2, 'test')]
   assert sum(v.split == 'train' for v in videos) == 6
-  assert ucf101.check_features(ucf[1], videos, None) == DIM
+  assert frame_files.check_features(ucf[1], videos, None) == DIM
 
 
 @pytest.mark.parametrize('train_extra, message', [
@@ -60,7 +61,7 @@ def test_bad_lists_are_named(tmp_path, train_extra, message):
   lists, features = write_ucf(tmp_path, train_extra=train_extra)
   with pytest.raises(InputError, match=message):
     classes, videos = ucf101.read_split(lists, 1)
-    ucf101.check_features(features, videos, None)
+    frame_files.check_features(features, videos, None)
 
 
 @pytest.mark.parametrize('frames, feature_dim, message', [
@@ -72,7 +73,7 @@ def test_bad_feature_files_are_named(ucf, frames, feature_dim, message):
   np.save(os.path.join(ucf[1], 'v_Surfing_g09_c01.npy'), frames.astype(np.float32))
   _, videos = ucf101.read_split(ucf[0], 1)
   with pytest.raises(InputError, match=message):
-    ucf101.check_features(ucf[1], videos, feature_dim)
+    frame_files.check_features(ucf[1], videos, feature_dim)
 
 
 def prepare(ucf, output, *flags):
@@ -108,7 +109,7 @@ def test_prepare_errors_are_one_line_and_write_nothing(ucf, tmp_path):
 def prepared(ucf, tmp_path):
   classes, videos = ucf101.read_split(ucf[0], 1)
   path = str(tmp_path / 'prepared')
-  video_records.write_videos(videos, lambda v: ucf101.load_features(ucf[1], v), classes,
+  video_records.write_videos(videos, lambda v: frame_files.load_features(ucf[1], v), classes,
                              'rgb', path, {}, storage_dtype='float32', videos_per_shard=2)
   return path, video_records.load_info(path)
 

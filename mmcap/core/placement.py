@@ -3,6 +3,7 @@ sharded along it, the train state replicated. The same code runs on one CPU,
 several GPUs or a TPU slice, in one process or several."""
 
 import dataclasses
+from typing import Any
 
 import jax
 import numpy as np
@@ -36,12 +37,11 @@ class Placement:
   def replicated(self) -> jax.NamedSharding:
     return jax.NamedSharding(self.mesh, jax.P())
 
-  def to_global(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    """One global array per field from this process's rows."""
-    return {
-        k: jax.make_array_from_process_local_data(self.data, v)
-        for k, v in batch.items()
-    }
+  def to_global(self, batch: dict[str, Any]) -> dict[str, Any]:
+    """One global array per field (fields may nest) from this process's rows."""
+    return jax.tree.map(
+        lambda rows: jax.make_array_from_process_local_data(self.data, rows), batch
+    )
 
 
 def process_batch_size(global_size: int, flag: str) -> int:

@@ -18,11 +18,13 @@ in which prepare writes images, the first batch of an epoch draws from the
 whole split, and a resumed run sees the same batches.
 """
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from mmcap.data import prepared
 from mmcap.data import records
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -30,26 +32,65 @@ tf.config.set_visible_devices([], 'GPU')
 tf.config.set_visible_devices([], 'TPU')
 
 Batch = dict[str, np.ndarray]
+CAPTION_FEATURES = {
+    'caption/token_ids': tf.io.VarLenFeature(tf.int64),
+    'caption/lengths': tf.io.VarLenFeature(tf.int64),
+}
 
 
-def _parse(serialized: tf.Tensor, feature_dim: int) -> dict[str, tf.Tensor]:
-  example = tf.io.parse_single_example(
-      serialized,
-      {
-          'image/result_id': tf.io.FixedLenFeature([], tf.int64),
-          'image/feature': tf.io.FixedLenFeature([feature_dim], tf.float32),
-          'caption/token_ids': tf.io.VarLenFeature(tf.int64),
-          'caption/lengths': tf.io.VarLenFeature(tf.int64),
-      },
+@dataclasses.dataclass(frozen=True)
+class Examples:
+  """A prepared dataset as the caption pipelines read it: one example per
+  image (or video) holding its captions (records.py's caption/* fields).
+
+  `parse(serialized)` gives {'image_id': its results-file id, 'features':
+  the model's static input (an array or a dict of arrays), 'captions':
+  ragged token ids}; `id_key` names the results-file id field; `unit` is
+  what an example is ('images', 'videos'), as dataset_info.json counts them.
+  """
+
+  dataset_dir: str
+  info: dict
+  parse: Callable[[tf.Tensor], dict]
+  id_key: str = 'image/result_id'
+  unit: str = 'images'
+
+  def files(self, splits: Sequence[str]) -> list[str]:
+    """The shard paths of `splits`; an unknown or empty split is an error."""
+    return prepared.split_files(
+        self.dataset_dir, self.info, splits, self.unit, records.INFO_FILE
+    )
+
+  def count(self, split: str, per_caption: bool) -> int:
+    entry = self.info['splits'][split]
+    return entry['num_captions'] if per_caption else entry[f'num_{self.unit}']
+
+
+def captions_of(example: dict[str, tf.Tensor]) -> tf.RaggedTensor:
+  """The captions of a parsed example with CAPTION_FEATURES, ragged ids."""
+  return tf.RaggedTensor.from_row_lengths(
+      tf.cast(tf.sparse.to_dense(example['caption/token_ids']), tf.int32),
+      tf.sparse.to_dense(example['caption/lengths']),
   )
-  return {
-      'image_id': tf.cast(example['image/result_id'], tf.int32),
-      'features': example['image/feature'],
-      'captions': tf.RaggedTensor.from_row_lengths(
-          tf.cast(tf.sparse.to_dense(example['caption/token_ids']), tf.int32),
-          tf.sparse.to_dense(example['caption/lengths']),
-      ),
-  }
+
+
+def images(dataset_dir: str, info: dict) -> Examples:
+  """A prepared image dataset (records.py): each image's feature vector."""
+  feature_dim = info['feature_dim']
+
+  def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+    example = tf.io.parse_single_example(serialized, {
+        'image/result_id': tf.io.FixedLenFeature([], tf.int64),
+        'image/feature': tf.io.FixedLenFeature([feature_dim], tf.float32),
+        **CAPTION_FEATURES,
+    })
+    return {
+        'image_id': tf.cast(example['image/result_id'], tf.int32),
+        'features': example['image/feature'],
+        'captions': captions_of(example),
+    }
+
+  return Examples(dataset_dir, info, parse)
 
 
 def _time_steps(token_ids: tf.Tensor, max_steps: int) -> dict[str, tf.Tensor]:
@@ -77,17 +118,16 @@ def _captions(image: dict[str, tf.Tensor], max_steps: int) -> tf.data.Dataset:
   return tf.data.Dataset.from_tensor_slices(image['captions']).map(one)
 
 
-def _images(
-    dataset_dir: str,
-    info: dict,
+def _examples(
+    examples: Examples,
     splits: Sequence[str],
     process_index: int,
     process_count: int,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
-  """This process's images; with `shuffle_seed`, its shards in a new order
-  at every pass (every repeat of the dataset)."""
-  files = records.split_files(dataset_dir, info, splits)
+  """This process's parsed examples; with `shuffle_seed`, its shards in a
+  new order at every pass (every repeat of the dataset)."""
+  files = examples.files(splits)
   if len(files) >= process_count:
     ds = tf.data.Dataset.from_tensor_slices(files[process_index::process_count])
     if shuffle_seed is not None:
@@ -98,15 +138,11 @@ def _images(
   options = tf.data.Options()
   options.deterministic = True
   ds = ds.with_options(options)
-  return ds.map(
-      lambda s: _parse(s, info['feature_dim']),
-      num_parallel_calls=tf.data.AUTOTUNE,
-  )
+  return ds.map(examples.parse, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def train_batches(
-    dataset_dir: str,
-    info: dict,
+    examples: Examples,
     splits: Sequence[str],
     batch_size: int,
     max_steps: int,
@@ -117,7 +153,7 @@ def train_batches(
     process_count: int = 1,
 ) -> Iterator[Batch]:
   """Endless shuffled caption batches; `skip_batches` resumes a run in place."""
-  ds = _images(dataset_dir, info, splits, process_index, process_count, seed)
+  ds = _examples(examples, splits, process_index, process_count, seed)
   ds = ds.flat_map(lambda image: _captions(image, max_steps))
   ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   ds = ds.repeat().batch(batch_size, drop_remainder=True).skip(skip_batches)
@@ -125,8 +161,7 @@ def train_batches(
 
 
 def eval_batches(
-    dataset_dir: str,
-    info: dict,
+    examples: Examples,
     split: str,
     batch_size: int,
     max_steps: int,
@@ -137,42 +172,41 @@ def eval_batches(
   """One pass over a split, in full batches, padding marked by image_id -1.
 
   Per caption (for perplexity) or per image (for captioning). Padding examples
-  have image_id -1 and all-<pad> targets, so they add nothing to a loss.
+  have image_id -1, zero features and all-<pad> targets, so they add nothing
+  to a loss.
   """
   # Every process reads the whole split and keeps every process_count-th
   # example, so the shares differ by one at most, whatever the shards hold.
-  ds = _images(dataset_dir, info, [split], 0, 1)
+  ds = _examples(examples, [split], 0, 1)
   if per_caption:
     ds = ds.flat_map(lambda image: _captions(image, max_steps))
-    num_examples = info['splits'][split]['num_captions']
   else:
     ds = ds.map(lambda image: {k: image[k] for k in ('image_id', 'features')})
-    num_examples = info['splits'][split]['num_images']
   ds = ds.shard(process_count, process_index)
-  num_batches = -(-num_examples // (batch_size * process_count))
-  padding = {
-      key: tf.fill(spec.shape, tf.constant(-1 if key == 'image_id' else 0, spec.dtype))
-      for key, spec in ds.element_spec.items()
-  }
+  num_batches = -(-examples.count(split, per_caption) // (batch_size * process_count))
+  padding = tf.nest.map_structure(
+      lambda spec: tf.zeros(spec.shape, spec.dtype), ds.element_spec
+  )
+  padding['image_id'] = tf.constant(-1, tf.int32)
   ds = ds.concatenate(tf.data.Dataset.from_tensors(padding).repeat())
   ds = ds.take(num_batches * batch_size).batch(batch_size)
   return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 
 
-def read_references(dataset_dir: str, info: dict, split: str) -> dict[int, list[str]]:
-  """The reference sentences of each image of a split, by image id."""
+def read_references(examples: Examples, split: str) -> dict[int, list[str]]:
+  """The reference sentences of each image (or video) of a split, by id."""
 
   def parse(serialized):
     example = tf.io.parse_single_example(
         serialized,
         {
-            'image/result_id': tf.io.FixedLenFeature([], tf.int64),
+            examples.id_key: tf.io.FixedLenFeature([], tf.int64),
             'caption/text': tf.io.VarLenFeature(tf.string),
         },
     )
-    return example['image/result_id'], tf.sparse.to_dense(example['caption/text'])
+    return example[examples.id_key], tf.sparse.to_dense(example['caption/text'])
 
-  ds = tf.data.TFRecordDataset(records.split_files(dataset_dir, info, [split]))
+  ds = tf.data.TFRecordDataset(examples.files([split]))
   return {
       int(image_id): [t.decode() for t in texts]
       for image_id, texts in ds.map(parse).as_numpy_iterator()

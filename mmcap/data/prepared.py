@@ -2,9 +2,12 @@
 videos): its JSON info file, its split shards, and the demo generated into
 the workdir on first use."""
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -23,6 +26,25 @@ def read_json(path: str, missing: str) -> Any:
     raise InputError(f'{path}: not found; {missing}') from None
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise InputError(f'{path}: not valid JSON ({e})') from None
+
+
+@contextlib.contextmanager
+def atomic_directory(output_dir: str) -> Iterator[str]:
+  """A temporary directory beside `output_dir` to write into, renamed to it
+  when the block completes and removed if it does not: a prepared directory
+  is never half-written."""
+  if os.path.exists(output_dir):
+    raise InputError(f'{output_dir}: output directory already exists')
+  parent = os.path.dirname(os.path.abspath(output_dir))
+  os.makedirs(parent, exist_ok=True)
+  tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
+  os.chmod(tmp_dir, 0o755)  # mkdtemp's 0700 would make the dataset private
+  try:
+    yield tmp_dir
+    os.rename(tmp_dir, output_dir)
+  except BaseException:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    raise
 
 
 def split_files(

@@ -30,9 +30,7 @@ directory is never half-written.
 
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -46,18 +44,36 @@ INFO_FILE = 'dataset_info.json'
 VOCAB_FILE = 'vocab.json'
 
 
+def ints(values: Sequence[int]):
+  """An int64 tf.train.Feature."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def strings(values: Sequence[str]):
+  """A bytes tf.train.Feature of UTF-8 strings."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
+
+
+def caption_features(
+    sentences: Sequence[Sequence[str]], sentids: Sequence[int], vocab: Vocabulary
+) -> dict:
+  """The caption/* fields of the schema, shared by every captioned example."""
+  token_ids = [vocab.encode(s) for s in sentences]
+  return {
+      'caption/token_ids': ints([i for ids in token_ids for i in ids]),
+      'caption/lengths': ints([len(ids) for ids in token_ids]),
+      'caption/id': ints(sentids),
+      'caption/text': strings([' '.join(s) for s in sentences]),
+  }
+
+
 def _example(image: sources.Image, feature: np.ndarray, vocab: Vocabulary):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  def ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-  def strings(values):
-    return tf.train.Feature(
-        bytes_list=tf.train.BytesList(value=[v.encode() for v in values])
-    )
-
-  token_ids = [vocab.encode(s) for s in image.sentences]
   return tf.train.Example(
       features=tf.train.Features(
           feature={
@@ -67,22 +83,24 @@ def _example(image: sources.Image, feature: np.ndarray, vocab: Vocabulary):
               'image/feature': tf.train.Feature(
                   float_list=tf.train.FloatList(value=feature)
               ),
-              'caption/token_ids': ints([i for ids in token_ids for i in ids]),
-              'caption/lengths': ints([len(ids) for ids in token_ids]),
-              'caption/id': ints(image.sentids),
-              'caption/text': strings([' '.join(s) for s in image.sentences]),
+              **caption_features(image.sentences, image.sentids, vocab),
           }
       )
   )
 
 
-def check_captions(images: Sequence[sources.Image], vocab: Vocabulary, path: str):
-  """Every caption must contain at least one word of the vocabulary."""
-  for image in images:
-    for sentid, sentence in zip(image.sentids, image.sentences):
+def check_captions(
+    captioned: Iterable[tuple[str, Sequence[int], Sequence[Sequence[str]]]],
+    vocab: Vocabulary,
+    path: str,
+) -> None:
+  """Every caption must contain at least one word of the vocabulary.
+  `captioned`: (what, e.g. "image 'a.jpg'", sentids, sentences) each."""
+  for what, sentids, sentences in captioned:
+    for sentid, sentence in zip(sentids, sentences):
       if all(i == UNK_ID for i in vocab.encode(sentence)):
         raise InputError(
-            f'{path}: caption sentid={sentid} of image {image.filename!r} has no'
+            f'{path}: caption sentid={sentid} of {what} has no'
             f' word in the vocabulary (min_word_count={vocab.min_count}):'
             f' {" ".join(sentence)!r}'
         )
@@ -101,14 +119,11 @@ def write_dataset(
   level. Each split's images go in a random order drawn from `order_seed`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  if os.path.exists(output_dir):
-    raise InputError(f'{output_dir}: output directory already exists')
-  check_captions(images, vocab, source.get('captions', '<captions>'))
-  parent = os.path.dirname(os.path.abspath(output_dir))
-  os.makedirs(parent, exist_ok=True)
-  tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
-  os.chmod(tmp_dir, 0o755)  # mkdtemp's 0700 would make the dataset private
-  try:
+  check_captions(
+      ((f'image {im.filename!r}', im.sentids, im.sentences) for im in images),
+      vocab, source.get('captions', '<captions>'),
+  )
+  with prepared.atomic_directory(output_dir) as tmp_dir:
     splits = {}
     rng = np.random.default_rng(order_seed)
     for split in sources.SPLITS:
@@ -140,10 +155,6 @@ def write_dataset(
     with open(os.path.join(tmp_dir, INFO_FILE), 'w') as f:
       json.dump(info, f, indent=2)
     vocab.save(os.path.join(tmp_dir, VOCAB_FILE))
-    os.rename(tmp_dir, output_dir)
-  except BaseException:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    raise
 
 
 def prepare_dataset(
@@ -189,8 +200,3 @@ def load_info(dataset_dir: str) -> dict:
         ' the dataset again with this mmcap (python -m mmcap.prepare)'
     )
   return info
-
-
-def split_files(dataset_dir: str, info: dict, splits: Sequence[str]) -> list[str]:
-  """The shard paths of `splits`; an unknown or empty split is an error."""
-  return prepared.split_files(dataset_dir, info, splits, 'images', INFO_FILE)

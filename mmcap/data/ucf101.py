@@ -1,5 +1,5 @@
-"""Readers for UCF101's official split lists and a directory of per-video
-feature files.
+"""Readers for UCF101's official split lists (the features of their videos
+are per-video files, read by mmcap/data/frame_files.py).
 
   classInd.txt       '<1-based label> <Class>' per line
   trainlistNN.txt    'Class/v_Class_gGG_cCC.avi <1-based label>' per line
@@ -7,15 +7,13 @@ feature files.
                      class of the folder)
   FEATURES_DIR/<video>.npy   [T, D] per-frame features of one stream, where
                      <video> is the file name without '.avi'
-                     (v_ApplyEyeMakeup_g08_c01), T >= 1 frames
+                     (v_ApplyEyeMakeup_g08_c01)
 
 Every reader validates fully and raises `InputError` naming the file, line or
 video and what was expected.
 """
 
 import os
-
-import numpy as np
 
 from mmcap.data.video_records import Video
 from mmcap.errors import InputError
@@ -61,37 +59,3 @@ def read_split(lists_dir: str, split: int) -> tuple[list[str], list[Video]]:
         )
       videos.append(Video(filename[: -len('.avi')], label, split_name))
   return classes, videos
-
-
-def check_features(features_dir: str, videos: list[Video], feature_dim: int | None) -> int:
-  """Checks that every video has a [T >= 1, D] feature file of one D (the
-  given one, if any), reading headers only; returns D."""
-  for video in videos:
-    path = os.path.join(features_dir, f'{video.name}.npy')
-    try:
-      frames = np.load(path, mmap_mode='r', allow_pickle=False)
-    except FileNotFoundError:
-      raise InputError(
-          f'{path}: no feature file for video {video.name} of the {video.split} list'
-      ) from None
-    except (ValueError, OSError) as e:
-      raise InputError(f'{path}: cannot read features ({e})') from None
-    if frames.ndim != 2 or frames.shape[0] < 1:
-      raise InputError(f'{path}: expected [T, D] features with T >= 1 frames, got shape {frames.shape}')
-    if feature_dim is not None and frames.shape[1] != feature_dim:
-      raise InputError(
-          f'{path}: expected D = {feature_dim} features per frame, got shape {frames.shape}'
-      )
-    if not np.issubdtype(frames.dtype, np.number):
-      raise InputError(f'{path}: features must be numeric, got {frames.dtype}')
-    feature_dim = frames.shape[1]
-  return feature_dim
-
-
-def load_features(features_dir: str, video: Video) -> np.ndarray:
-  """A checked video's features, refusing NaN or Inf."""
-  path = os.path.join(features_dir, f'{video.name}.npy')
-  frames = np.load(path, allow_pickle=False)
-  if not np.all(np.isfinite(frames)):
-    raise InputError(f'{path}: features contain NaN or Inf')
-  return frames

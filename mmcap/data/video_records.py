@@ -24,8 +24,6 @@ is never half-written.
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -67,13 +65,7 @@ def write_videos(
     raise InputError(f'--stream={stream!r}: expected one of {list(STREAMS)}')
   if storage_dtype not in STORAGE_DTYPES:
     raise InputError(f'storage dtype {storage_dtype!r}: expected one of {STORAGE_DTYPES}')
-  if os.path.exists(output_dir):
-    raise InputError(f'{output_dir}: output directory already exists')
-  parent = os.path.dirname(os.path.abspath(output_dir))
-  os.makedirs(parent, exist_ok=True)
-  tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
-  os.chmod(tmp_dir, 0o755)  # mkdtemp's 0700 would make the dataset private
-  try:
+  with prepared.atomic_directory(output_dir) as tmp_dir:
     rng = np.random.default_rng(order_seed)
     splits, feature_dim = {}, None
     for split in ('train', 'val', 'test'):
@@ -112,10 +104,6 @@ def write_videos(
     }
     with open(os.path.join(tmp_dir, INFO_FILE), 'w') as f:
       json.dump(info, f)
-    os.rename(tmp_dir, output_dir)
-  except BaseException:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    raise
 
 
 def _example(index: int, video: Video, frames: np.ndarray):

@@ -6,6 +6,8 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from mmcap.errors import InputError
 
 PAD, BOS, EOS, UNK = '<pad>', '<bos>', '<eos>', '<unk>'
@@ -86,3 +88,18 @@ class Vocabulary:
           f' with {list(SPECIAL_TOKENS)}'
       )
     return cls(tuple(words), data['min_count'])
+
+
+def random_captions(
+    rng: np.random.Generator, batch: int, steps: int, num_words: int
+) -> dict[str, np.ndarray]:
+  """Captions of 8 to `steps` random words (ids after the special tokens,
+  `num_words` of them) laid out as the pipeline lays them out: inputs
+  [<bos>, w_1, ...], targets [w_1, ..., <eos>], <pad> after; for benchmarks."""
+  lengths = rng.integers(8, steps + 1, batch)
+  words = rng.integers(len(SPECIAL_TOKENS), num_words + len(SPECIAL_TOKENS), (batch, steps))
+  inputs = np.where(np.arange(steps) < lengths[:, None], words, PAD_ID).astype(np.int32)
+  inputs[:, 0] = BOS_ID
+  targets = np.where(np.arange(steps) < lengths[:, None] - 1, np.roll(inputs, -1, 1), PAD_ID)
+  targets[np.arange(batch), lengths - 1] = EOS_ID
+  return {'inputs': inputs, 'targets': targets.astype(np.int32)}

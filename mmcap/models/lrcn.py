@@ -53,18 +53,19 @@ class LRCN(nn.Module):
     return gates
 
   def __call__(
-      self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
+      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
-    """Next-word logits [B, T, V_padded] given the image and the prefix."""
-    image_gates = self._image_gates(features_bf, train)[_IMAGE_LAYER[self.config.variant]]
+    """Next-word logits [B, T, V_padded] given the image features [B, F] and
+    the prefix."""
+    image_gates = self._image_gates(features, train)[_IMAGE_LAYER[self.config.variant]]
     return self.pair_logits(self.sentence_terms(inputs_bt), image_gates)
 
-  def init_decode(self, features_bf: jax.Array) -> dict[str, Any]:
+  def init_decode(self, features: jax.Array) -> dict[str, Any]:
     """Decoder state: zero LSTM states and the image terms, computed once."""
-    batch = features_bf.shape[0]
+    batch = features.shape[0]
     return {
         'carries': [lstm.initial_carry(batch) for lstm in self.lstms],
-        'image_gates': self._image_gates(features_bf, train=False),
+        'image_gates': self._image_gates(features, train=False),
     }
 
   def decode_step(

@@ -78,17 +78,18 @@ class MRNN(nn.Module):
     ).astype(jnp.float32)
 
   def __call__(
-      self, features_bf: jax.Array, inputs_bt: jax.Array, train: bool = False
+      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
-    """Next-word logits [B, T, V_padded] given the image and the prefix."""
-    pre = self.sentence_terms(inputs_bt) + self._image_term(features_bf)[:, None, :]
+    """Next-word logits [B, T, V_padded] given the image features [B, F] and
+    the prefix."""
+    pre = self.sentence_terms(inputs_bt) + self._image_term(features)[:, None, :]
     return self.output(self.dropout(scaled_tanh(pre), deterministic=not train))
 
-  def init_decode(self, features_bf: jax.Array) -> dict[str, jax.Array]:
+  def init_decode(self, features: jax.Array) -> dict[str, jax.Array]:
     """Decoder state: zero r(0) and the image term, computed once."""
     return {
-        'r': self.recurrent.initial_state(features_bf.shape[0]),
-        'image_term': self._image_term(features_bf),
+        'r': self.recurrent.initial_state(features.shape[0]),
+        'image_term': self._image_term(features),
     }
 
   def decode_step(

@@ -131,12 +131,34 @@ class LSTM(nn.Module):
     )
     return h_bth
 
+  def recur_masked(
+      self, carry: Carry, gates_btg: jax.Array, mask_bt: jax.Array
+  ) -> tuple[Carry, jax.Array]:
+    """The final state and hidden states [B, T, H] from `carry`, where a step
+    with mask 0 leaves the state as it was: a padded step is no step."""
+    kernel = self.recurrent_kernel.astype(self.dtype)
+
+    def step(carry, inputs):
+      gates, keep = inputs
+      new, _ = lstm_step(kernel, carry, gates)
+      carry = jax.tree.map(lambda n, o: jnp.where(keep[:, None] > 0, n, o), new, carry)
+      return carry, carry[0]
+
+    carry, h_tbh = jax.lax.scan(
+        step, carry, (jnp.swapaxes(gates_btg, 0, 1), jnp.swapaxes(mask_bt, 0, 1)),
+        unroll=self.unroll,
+    )
+    return carry, jnp.swapaxes(h_tbh, 0, 1)
+
   def step(
       self, carry: Carry, x_bd: jax.Array, static_gates: jax.Array | None
   ) -> tuple[Carry, jax.Array]:
     """One time step, for decoding."""
-    gates = self.gate_inputs(x_bd, static_gates)
-    return lstm_step(self.recurrent_kernel.astype(self.dtype), carry, gates)
+    return self.step_gates(carry, self.gate_inputs(x_bd, static_gates))
+
+  def step_gates(self, carry: Carry, gates_bg: jax.Array) -> tuple[Carry, jax.Array]:
+    """One time step from hoisted gate inputs [B, 4H]."""
+    return lstm_step(self.recurrent_kernel.astype(self.dtype), carry, gates_bg)
 
 
 class ReluRNN(nn.Module):

@@ -18,6 +18,7 @@ from mmcap import losses
 from mmcap import models
 from mmcap.core import benchmark
 from mmcap.core.placement import Placement
+from mmcap.data import vocab
 from mmcap.evaluation import retrieval
 
 SIZES = {
@@ -66,17 +67,9 @@ def closed_form_flops_per_token(config: ml_collections.ConfigDict, size: dict) -
 
 def synthetic_batch(rng: np.random.Generator, size: dict, batch: int) -> dict:
   """Random captions of 8 to steps words with their features."""
-  t = size['steps']
-  lengths = rng.integers(8, t + 1, batch)
-  words = rng.integers(4, size['vocab'] + 4, (batch, t)).astype(np.int32)
-  inputs = np.where(np.arange(t) < lengths[:, None], words, 0).astype(np.int32)
-  inputs[:, 0] = 1
-  targets = np.where(np.arange(t) < lengths[:, None] - 1, np.roll(inputs, -1, 1), 0)
-  targets[np.arange(batch), lengths - 1] = 2
   return {
       'features': rng.normal(size=(batch, size['features'])).astype(np.float32),
-      'inputs': inputs,
-      'targets': targets.astype(np.int32),
+      **vocab.random_captions(rng, batch, size['steps'], size['vocab']),
   }
 
 
@@ -145,7 +138,7 @@ def _pipeline(size) -> dict:
     path = f'{tmp}/data'
     records.write_dataset(images, features, vocab, path, {'captions': 'synthetic'})
     info = records.load_info(path)
-    batches = pipeline.train_batches(path, info, ['train'], 100, size['steps'], 10_000, seed=0)
+    batches = pipeline.train_batches(pipeline.images(path, info), ['train'], 100, size['steps'], 10_000, seed=0)
     for _ in range(20):
       next(batches)
     start, count = time.perf_counter(), 200

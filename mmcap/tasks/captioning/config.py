@@ -5,8 +5,10 @@ of them and override."""
 
 import ml_collections
 
+from mmcap import decode
 from mmcap.core.config import base_config
 from mmcap.core.evals import evaluator
+from mmcap.models import captioner
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -32,34 +34,16 @@ def default_config() -> ml_collections.ConfigDict:
   config.dataset.demo.num_val_images = 300
   config.dataset.demo.num_test_images = 300
 
-  # The fields of mmcap.models.ModelConfig.
-  config.model = ml_collections.ConfigDict()
-  config.model.name = 'lrcn'  # 'lrcn', 'mrnn' or 'rnn_base'
-  config.model.variant = '2f'  # LRCN: '1u', '2u' or '2f'
-  config.model.embed_dim = 1000  # m-RNN: word embedding I
-  config.model.hidden_dim = 1000  # m-RNN: word embedding II = recurrent layer
-  config.model.multimodal_dim = 512  # m-RNN only
-  # LRCN: on the image feature; m-RNN: on m(t) before the softmax.
-  config.model.dropout = 0.5
-  config.model.init_scale = 0.08  # U(-0.08, 0.08) weights
-  config.model.vocab_multiple = 128  # logits padded to this multiple, masked
-  config.model.dtype = 'float32'  # or 'bfloat16' compute, float32 params
-  config.model.unroll = 1  # lax.scan unroll
+  # The fields of mmcap.models.ModelConfig, LRCN-2f at the reference sizes
+  # (name: 'lrcn', 'mrnn' or 'rnn_base'; variant: LRCN's '1u', '2u' or '2f').
+  config.model = captioner.default_config()
 
   # 'token': summed NLL over the number of target tokens (LRCN's Caffe loss;
   # m-RNN's cost, the average log-likelihood of the words); 'sentence': over
   # the number of sentences (a variant).
   config.loss_normalization = 'token'
 
-  config.decode = ml_collections.ConfigDict()
-  config.decode.method = 'greedy'  # 'greedy', 'sample' or 'beam'
-  config.decode.beam_size = 3
-  config.decode.length_alpha = 0.0  # beam ranking: log P / length**alpha
-  config.decode.temperature = 1.0  # sampling
-  config.decode.seed = 0  # sampling
-  # <unk> is scored as a literal word against the references: never emitted
-  # unless allowed.
-  config.decode.allow_unk = False
+  config.decode = decode.default_config()
 
   # Perplexity per word and per sentence; on val also during training, where
   # the best value keeps a checkpoint (best_metric).

@@ -11,18 +11,15 @@
 Metrics are named 'split/name': test/perplexity, test/bleu_4, test/i2t_r1...
 """
 
-import itertools
-import math
 from typing import TYPE_CHECKING
 
-import jax
 import ml_collections
 import numpy as np
 
 from mmcap.core.task import Evaluation
 from mmcap.data import pipeline
-from mmcap.evaluation import metrics as metrics_lib
 from mmcap.evaluation import retrieval as retrieval_lib
+from mmcap.evaluation import sentences
 
 if TYPE_CHECKING:
   from mmcap.tasks.captioning.task import CaptioningTask
@@ -31,81 +28,43 @@ if TYPE_CHECKING:
 def perplexity(
     task: 'CaptioningTask', settings: ml_collections.ConfigDict, params
 ) -> Evaluation:
-  """Perplexity per word (and its log2, bits per word) and per sentence (the
-  mean of each sentence's perplexity, and its mean NLL in bits: the m-RNN
-  cost's L . log2 PPL)."""
-  nll, tokens = [], []
-  for batch in task.eval_batches(settings.split, per_caption=True):
-    batch_nll, batch_tokens = task.eval_step(params, task.placement.to_global(batch))
-    nll.append(np.asarray(batch_nll))
-    tokens.append(np.asarray(batch_tokens))
-  nll, tokens = np.concatenate(nll), np.concatenate(tokens)
-  nll, tokens = nll[tokens > 0], tokens[tokens > 0]  # drop batch padding
-  found = {
-      'perplexity': metrics_lib.perplexity(float(nll.sum()), float(tokens.sum())),
-      'bits_per_word': float(nll.sum() / tokens.sum() / math.log(2)),
-      'sentence_perplexity': float(np.mean(np.exp(nll / tokens))),
-      'bits_per_sentence': float(np.mean(nll) / math.log(2)),
-  }
-  return Evaluation({f'{settings.split}/{k}': v for k, v in found.items()})
+  """Perplexity per word and per sentence (evaluation/sentences.py)."""
+  return Evaluation(sentences.perplexity(task.describer, settings.split, params))
 
 
 def captions(
     task: 'CaptioningTask', settings: ml_collections.ConfigDict, params
 ) -> Evaluation:
-  """Captions of the split's images (the first `max_images` of them, if not
-  0) scored like the coco-caption toolkit, beside the baselines; written to
-  captions_<split>.json, with the dataset's image ids (sources.Image)."""
-  split = settings.split
-  batches = task.eval_batches(split, per_caption=False)
-  if settings.max_images:
-    batches = itertools.islice(batches, -(-settings.max_images // task.config.eval_batch_size))
-  generated = task.captions(params, batches)
-  all_references = pipeline.read_references(task.dataset_dir, task.info, split)
-  references = {i: all_references[i] for i in generated}
-  train_refs = task.train_references
-  baseline = metrics_lib.most_frequent([
-      ref for refs in train_refs.values() for image_refs in refs.values() for ref in image_refs
-  ])
-  compared = {
-      '': generated,
-      'most_frequent_caption_': {i: baseline for i in references},
-  }
+  """Captions of the split's images scored like the coco-caption toolkit,
+  beside the most frequent training caption and, as an option, the caption
+  of the nearest training image; written to captions_<split>.json, with the
+  dataset's image ids (sources.Image)."""
+  baselines = {}
   if settings.nearest_neighbour_baseline:
-    nearest = nearest_neighbour_captions(task, split, train_refs)
-    compared['nearest_neighbour_'] = {i: nearest[i] for i in references}
-  use_java = None if settings.java else False
-  found = {}
-  for prefix, candidates in compared.items():
-    scores = metrics_lib.caption_metrics(references, candidates, use_java=use_java)
-    for name, value in scores.items():
-      found[f'{split}/{prefix}{name}'] = value
-  if jax.process_index() == 0 and settings.num_samples:
-    print(f'sample {split} captions (model | a reference):')
-    for image_id in sorted(generated)[: settings.num_samples]:
-      print(f'  {image_id}: {generated[image_id]} | {references[image_id][0]}')
-    print(f'most frequent training caption (baseline): {baseline!r}')
-  results_file = [{'image_id': i, 'caption': c} for i, c in sorted(generated.items())]
-  return Evaluation(found, files={f'captions_{split}.json': results_file})
+    baselines['nearest_neighbour_'] = nearest_neighbour_captions(
+        task, settings.split, task.describer.train_references
+    )
+  found, results = sentences.captions(task.describer, settings, params, baselines)
+  return Evaluation(found, files={f'captions_{settings.split}.json': results})
 
 
 def retrieval(
     task: 'CaptioningTask', settings: ml_collections.ConfigDict, params
 ) -> Evaluation:
   """Likelihood retrieval over every image and sentence of the split."""
-  sentences = _split_arrays(task, settings.split, per_caption=True)
-  image_ids, first = np.unique(sentences['image_id'], return_index=True)
+  captioned = _split_arrays(task, settings.split, per_caption=True)
+  image_ids, first = np.unique(captioned['image_id'], return_index=True)
   scores = retrieval_lib.pair_scores(
       task.model,
       params,
-      sentences['features'][first],
-      sentences['inputs'],
-      sentences['targets'],
+      captioned['features'][first],
+      captioned['inputs'],
+      captioned['targets'],
       settings.images_per_block,
       settings.sentences_per_block,
       task.placement.data,
   )
-  sentence_image = np.searchsorted(image_ids, sentences['image_id'])
+  sentence_image = np.searchsorted(image_ids, captioned['image_id'])
   found = retrieval_lib.retrieval_metrics(scores, sentence_image)
   return Evaluation({f'{settings.split}/{k}': v for k, v in found.items()})
 
@@ -139,8 +98,7 @@ def _split_arrays(task: 'CaptioningTask', split: str, per_caption: bool) -> dict
   dropped."""
   stacked: dict[str, list[np.ndarray]] = {}
   for batch in pipeline.eval_batches(
-      task.dataset_dir,
-      task.info,
+      task.examples,
       split,
       task.config.eval_batch_size,
       task.config.dataset.max_steps,

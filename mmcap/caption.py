@@ -1,41 +1,28 @@
 """The caption mode: captions from a trained workdir, as a COCO results file.
 
-Captions a split of the config's dataset, or a features file (.npy (N, D) or
-vgg_feats.mat (D, N); image_id = row), with the decoding of `config.decode`,
-and reports captions per second after compilation.
+Captions a split of the config's dataset, or new inputs: for images a
+features file (.npy (N, D) or vgg_feats.mat (D, N); image_id = row), for
+videos a directory of <video>.npy [T, D] feature files (image_id = the
+number the name ends with, the name beside it); with the decoding of
+`config.decode`, and reports captions per second after compilation. The
+tasks that write sentences are those of CAPTION_TASKS.
 """
 
 import os
 import time
-from collections.abc import Iterator
 
 import jax
 import ml_collections
-import numpy as np
 
 from mmcap.core.checkpoints import checkpoint_manager, require_checkpoints
 from mmcap.core.files import write_json
 from mmcap.core.placement import Placement
-from mmcap.core.task import Batch
 from mmcap.core.trainer import Trainer
-from mmcap.data import sources
 from mmcap.errors import InputError
 from mmcap.tasks.captioning.task import CaptioningTask
+from mmcap.tasks.video.task import VideoTask
 
-
-def _feature_batches(features: np.ndarray, batch_size: int) -> Iterator[Batch]:
-  """This process's rows in full batches; image_id -1 marks padding."""
-  rows = np.arange(len(features))
-  share = rows[jax.process_index() :: jax.process_count()]
-  per_process = -(-len(rows) // jax.process_count())
-  num_batches = -(-per_process // batch_size)
-  for b in range(num_batches):
-    ids = share[b * batch_size : (b + 1) * batch_size]
-    padding = batch_size - len(ids)
-    yield {
-        'image_id': np.pad(ids, (0, padding), constant_values=-1).astype(np.int32),
-        'features': np.pad(features[ids], ((0, padding), (0, 0))),
-    }
+CAPTION_TASKS = {'captioning': CaptioningTask, 'video': VideoTask}
 
 
 def _method(config: ml_collections.ConfigDict) -> str:
@@ -49,32 +36,42 @@ def caption(
     features_path: str | None = None,
     output: str | None = None,
 ) -> str:
-  """Writes `[{"image_id", "caption"}]` and returns the file's path."""
+  """Writes `[{"image_id", "caption"}]` (and "video", the file's name, for
+  a directory of videos) and returns the file's path."""
+  if config.task not in CAPTION_TASKS:
+    raise InputError(
+        f'--mode=caption: config.task must be one of {list(CAPTION_TASKS)},'
+        f' not {config.task!r}'
+    )
   if (split is None) == (features_path is None):
     raise InputError('give exactly one of --split and --features')
   require_checkpoints(workdir, 'caption with')
   placement = Placement.over_all_devices()
-  task = CaptioningTask(config, workdir, placement, with_dataset=split is not None)
+  task = CAPTION_TASKS[config.task](config, workdir, placement, with_dataset=split is not None)
   state = Trainer(task, config, placement).restore(checkpoint_manager(workdir))
   if state is None:
     raise InputError(f'{workdir}/checkpoints: no checkpoint; train first')
+  names = {}
   if split is not None:
-    batches = lambda: task.eval_batches(split, per_caption=False)
+    batches = lambda: task.describer.eval_batches(split, per_caption=False)
     source = split
   else:
-    features = sources.load_features(features_path, None, task.feature_dim)
-    batches = lambda: _feature_batches(features, task.eval_batch_size)
-    source = os.path.splitext(os.path.basename(features_path))[0]
+    features, ids, names = task.new_inputs(features_path)
+    batches = lambda: task.describer.input_batches(features, ids)
+    source = os.path.splitext(os.path.basename(os.path.normpath(features_path)))[0]
 
   first = placement.to_global(next(iter(batches())))
-  jax.block_until_ready(task.decode(state.params, first['features']))
+  jax.block_until_ready(task.describer.decode(state.params, first['features']))
   start = time.perf_counter()
-  captions = task.captions(state.params, batches())
+  captions = task.describer.captions(state.params, batches())
   seconds = time.perf_counter() - start
   method = _method(config.decode)
   output = output or os.path.join(workdir, f'captions_{source}_{method}.json')
   if jax.process_index() == 0:
-    write_json(output, [{'image_id': i, 'caption': c} for i, c in sorted(captions.items())])
+    write_json(output, [
+        {'image_id': i, 'caption': c, **({'video': names[i]} if names else {})}
+        for i, c in sorted(captions.items())
+    ])
     print(
         f'{len(captions)} captions ({method}) in {seconds:.2f} s after'
         f' compilation: {len(captions) / seconds:.1f} captions/s -> {output}'

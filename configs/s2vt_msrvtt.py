@@ -1,0 +1,25 @@
+r"""S2VT on MSR-VTT (6,513 train / 497 val / 2,990 test clips), with the MSVD
+reference solver.
+
+  python -m mmcap.prepare_video_captions --msrvtt_json=videodatainfo.json \
+      --features_dir=features/msrvtt --output_dir=data/msrvtt
+  python -m mmcap.main --config=configs/s2vt_msrvtt.py --workdir=runs/s2vt_msrvtt \
+      --config.dataset.dir=data/msrvtt
+
+features/msrvtt holds one <video_id>.npy [T, D] per video (video0.npy ...),
+the per-frame features a feature extractor writes; every frame_stride-th of
+them is read. Results files use the id in the name (video7010 -> 7010).
+
+Result to expect: no published figure in the sources mmcap follows; not yet
+reproduced with mmcap.
+"""
+
+import ml_collections
+
+from mmcap.tasks.video.config import default_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = default_config()
+  config.dataset.frame_stride = 10  # as for MSVD; set it to your extraction's rate
+  return config
