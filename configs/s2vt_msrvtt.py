@@ -7,8 +7,8 @@ reference solver.
       --config.dataset.dir=data/msrvtt
 
 features/msrvtt holds one <video_id>.npy [T, D] per video (video0.npy ...),
-the per-frame features a feature extractor writes; every frame_stride-th of
-them is read. Results files use the id in the name (video7010 -> 7010).
+the per-frame features a feature extractor writes; for features of every
+frame, read every 10th as S2VT does with --config.dataset.frame_stride=10. Results files use the id in the name (video7010 -> 7010).
 
 Result to expect: no published figure in the sources mmcap follows; not yet
 reproduced with mmcap.
@@ -20,6 +20,4 @@ from mmcap.tasks.video.config import default_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = default_config()
-  config.dataset.frame_stride = 10  # as for MSVD; set it to your extraction's rate
-  return config
+  return default_config()

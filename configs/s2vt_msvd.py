@@ -7,9 +7,11 @@ reference setup (examples/s2vt of the S2VT authors' Caffe).
       --config.dataset.dir=data/msvd_frames
 
 msvd/ holds sents_{train,val,test}.txt and yt_allframes_vgg_fc7_{split}.txt
-(the authors' release). VGG fc7 of every 10th frame (at most 60: with the
-20 sentence steps, the reference's 80-step streams), embedded to 500 -> two
-LSTMs of 1000 -> softmax; SGD momentum 0.9, lr 0.01 halved every 20k of 25k
+(the authors' release). The frames of that file in order, as the authors'
+converter reads every line (at most 60: with the 20 sentence steps, the
+reference's 80-step streams); the paper samples every 10th frame of a video,
+so features of every frame want --config.dataset.frame_stride=10. VGG fc7
+embedded to 500 -> two LSTMs of 1000 -> softmax; SGD momentum 0.9, lr 0.01 halved every 20k of 25k
 iterations, clipping 10, loss weight 20, batches of 32 captions, no dropout.
 Caption with beam search: --config.decode.method=beam.
 
@@ -23,6 +25,4 @@ from mmcap.tasks.video.config import default_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = default_config()
-  config.dataset.frame_stride = 10  # the authors' frame files hold every frame
-  return config
+  return default_config()

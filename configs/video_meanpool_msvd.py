@@ -11,8 +11,10 @@ With the authors' pooled file (yt_pooled_fc7_mean_{split}.txt) each video
 is one vector, its own mean; a dataset of all frames (--msvd_features=
 allframes) is pooled over every frame when read. A semantic input (the LRCN
 paper's TACoS setting: any fixed vector per video, such as a CRF's
-probabilities, prepared as one-row <video>.npy files) trains the same way
-with --config.dataset.video_input=semantic.
+probabilities) trains the same way with --config.dataset.video_input=semantic
+on a dataset of one vector per video: the pooled MSVD text layout, or a
+videodatainfo.json-style captions file with one [1, D] <video>.npy per video
+(--msrvtt_json, --features_dir).
 
 Result to expect: the S2VT paper compares against mean pooling on MSVD,
 below S2VT's METEOR 29.2; not yet reproduced with mmcap.

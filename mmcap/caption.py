@@ -3,7 +3,8 @@
 Captions a split of the config's dataset, or new inputs: for images a
 features file (.npy (N, D) or vgg_feats.mat (D, N); image_id = row), for
 videos a directory of <video>.npy [T, D] feature files (image_id = the
-number the name ends with, the name beside it); with the decoding of
+number the name ends with, or the position in name order where those are
+not distinct; the name beside it); with the decoding of
 `config.decode`, and reports captions per second after compilation. The
 tasks that write sentences are those of CAPTION_TASKS.
 """

@@ -1,19 +1,21 @@
 """Caption decoding for every model: greedy, sampling and beam search.
 
 A model exposes `init_decode(features) -> state`, which computes the image
-terms (or encodes the video) once per example, and `decode_step(state, tokens) -> (logits, state)`, so
-no prefix is ever re-run. All loops have fixed shapes (batch x beam x
+terms (or encodes the video) once per example, and `decode_step(state,
+tokens) -> (logits, state)`, so no prefix is ever re-run. All loops have fixed shapes (batch x beam x
 max_steps) and stop early once every caption has ended. They are pure
 functions of (model, params, features): callers jit them with the static
 arguments bound and state their shardings.
 
 Never generated: <pad> and <bos>, and <unk> unless allowed (config.decode.
 allow_unk; it is scored as a literal word against the references); <eos> is
-not allowed as the first word, so no caption is empty. A caption that reaches max_steps without <eos> is kept as
-it is.
+not allowed as the first word, so no caption is empty. A caption that
+reaches max_steps without <eos> is kept as it is.
 """
 
 import functools
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -48,7 +50,7 @@ def _init(model: nn.Module, params, features):
   return model.apply({'params': params}, features, method=model.init_decode)
 
 
-def _batch_size(features) -> int:
+def _batch_size(features: Any) -> int:
   """The batch of `features`: an array [B, ...] or a dict of them."""
   return jax.tree.leaves(features)[0].shape[0]
 

@@ -15,9 +15,9 @@ train split's captions.
 
 The output directory (TFRecord shards of each video's frames and captions,
 vocab.json, dataset_info.json; schema in mmcap/data/video_captions.py) is
-what `dataset.dir` of a video-captioning config points at. Everything is
-checked before anything is written, and the directory is written completely
-or not at all.
+what `dataset.dir` of a video-captioning config points at. Captions and
+feature shapes are checked before anything is written, and the directory is
+written completely or not at all.
 """
 
 import os
@@ -65,6 +65,11 @@ def main(argv: list[str]) -> None:
   if os.path.exists(output_dir):
     raise InputError(f'{output_dir}: output directory already exists')
   if _DEMO.value:
+    ignored = [f'--{name}' for name in ('feature_dim', 'float16', 'min_word_count',
+                                        'videos_per_shard', 'msvd_features')
+               if flags.FLAGS[name].present]
+    if ignored:
+      raise InputError(f'--demo generates its videos with its own settings; drop {ignored}')
     demo_video_captions.prepare(demo_video_captions.default_settings(), output_dir)
   else:
     _prepare_files(output_dir)

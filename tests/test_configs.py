@@ -79,7 +79,7 @@ def test_activity_reference_solvers():
 def test_video_reference_solvers():
   s2vt = load('s2vt_msvd.py')
   assert (s2vt.model.name, s2vt.dataset.video_input, s2vt.dataset.frame_stride) == (
-      's2vt', 'frames', 10)
+      's2vt', 'frames', 1)
   assert (s2vt.model.embed_dim, s2vt.model.hidden_dim, s2vt.model.dropout) == (500, 1000, 0.0)
   assert s2vt.dataset.max_frames + s2vt.dataset.max_steps == 80  # the reference's streams
   assert (s2vt.optimizer.learning_rate, s2vt.optimizer.lr_decay_steps) == (0.01, 20_000)

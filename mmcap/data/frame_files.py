@@ -60,8 +60,8 @@ def read_dir(directory: str, feature_dim: int) -> dict[str, np.ndarray]:
   [D] vector is one frame) of the given D, finite."""
   try:
     names = sorted(n[: -len('.npy')] for n in os.listdir(directory) if n.endswith('.npy'))
-  except (FileNotFoundError, NotADirectoryError):
-    raise InputError(f'{directory}: not a directory of <video>.npy feature files') from None
+  except OSError:
+    raise InputError(f'{directory}: not a readable directory of <video>.npy feature files') from None
   if not names:
     raise InputError(f'{directory}: no <video>.npy feature files')
   videos = {}

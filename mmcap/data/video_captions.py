@@ -56,16 +56,18 @@ class VideoCaptions:
   split: str  # 'train', 'val' or 'test'
   sentences: tuple[tuple[str, ...], ...]
   sentids: tuple[int, ...]
-  video_id: int  # its id in results files: the number its name ends with
+  video_id: int  # its id in results files (`result_ids`)
 
 
 def result_ids(names: Sequence[str]) -> list[int]:
   """Each video's id in results files: the number its name ends with
-  ('vid1' -> 1, 'video7010' -> 7010) where every name has a distinct one,
-  else its position in `names`."""
+  ('vid1' -> 1, 'video7010' -> 7010) where every name has a distinct one
+  below 2**31 (ids are int32 on the device), else its position in `names`."""
   digits = [name[len(name.rstrip('0123456789')):] for name in names]
-  if all(digits) and len(set(map(int, digits))) == len(names):
-    return [int(d) for d in digits]
+  if all(digits):
+    numbers = [int(d) for d in digits]
+    if len(set(numbers)) == len(names) and max(numbers) < 2**31:
+      return numbers
   return list(range(len(names)))
 
 
@@ -233,12 +235,14 @@ class FrameSelection:
     }
 
   def select_tf(self, frames: tf.Tensor) -> tf.Tensor | dict[str, tf.Tensor]:
-    """`select` in TensorFlow, for the pipeline."""
+    """`select` in TensorFlow, for the pipeline. Frames keep their storage
+    dtype (float16 halves the shuffle buffer; the model computes in its own
+    dtype); a mean is float32."""
     frames = frames[:: self.stride]
     if self.max_frames:
       frames = frames[: self.max_frames]
     if self.video_input != 'frames':
-      return tf.reduce_mean(frames, axis=0)
+      return tf.reduce_mean(tf.cast(frames, tf.float32), axis=0)
     count = tf.shape(frames)[0]
     padded = tf.pad(frames, [[0, self.max_frames - count], [0, 0]])
     return {
@@ -259,7 +263,7 @@ def examples(dataset_dir: str, info: dict, selection: FrameSelection) -> pipelin
         **pipeline.CAPTION_FEATURES,
     })
     frames = tf.io.decode_raw(example['video/features'], dtype, little_endian=True)
-    frames = tf.cast(tf.reshape(frames, [-1, feature_dim]), tf.float32)
+    frames = tf.reshape(frames, [-1, feature_dim])
     return {
         'image_id': tf.cast(example['video/result_id'], tf.int32),
         'features': selection.select_tf(frames),

@@ -19,8 +19,10 @@ MSR-VTT:
   FEATURES_DIR/<video_id>.npy   [T, D] per-frame features (frame_files.py)
 
 Sentences are tokenized as the Karpathy JSON files are (`sources.tokenize`).
-Every reader validates fully, before anything is written, and raises
-`InputError` naming the file, line or field and what was expected.
+Every reader validates the captions and the features' shapes before anything
+is written (values that are not finite are found while writing, which then
+leaves nothing) and raises `InputError` naming the file, line or field and
+what was expected.
 """
 
 import json
@@ -88,6 +90,8 @@ def _lines(path: str, what: str) -> Iterator[tuple[int, str]]:
     f = open(path, encoding='utf-8')
   except FileNotFoundError:
     raise InputError(f'{path}: {what} not found') from None
+  except OSError as e:
+    raise InputError(f'{path}: cannot read the {what} ({e.strerror})') from None
   with f:
     try:
       for n, line in enumerate(f, 1):
@@ -180,6 +184,8 @@ def read_msrvtt(
       data = json.load(f)
   except FileNotFoundError:
     raise InputError(f'{json_path}: MSR-VTT captions file not found') from None
+  except OSError as e:
+    raise InputError(f'{json_path}: cannot read the MSR-VTT captions file ({e.strerror})') from None
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise InputError(f'{json_path}: not valid JSON ({e})') from None
   split_of = {}

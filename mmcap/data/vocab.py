@@ -93,9 +93,10 @@ class Vocabulary:
 def random_captions(
     rng: np.random.Generator, batch: int, steps: int, num_words: int
 ) -> dict[str, np.ndarray]:
-  """Captions of 8 to `steps` random words (ids after the special tokens,
-  `num_words` of them) laid out as the pipeline lays them out: inputs
-  [<bos>, w_1, ...], targets [w_1, ..., <eos>], <pad> after; for benchmarks."""
+  """Captions of 7 to `steps` - 1 random words and <eos> (word ids after the
+  special tokens, `num_words` of them) laid out as the pipeline lays them
+  out: inputs [<bos>, w_1, ...], targets [w_1, ..., <eos>], <pad> after; for
+  benchmarks."""
   lengths = rng.integers(8, steps + 1, batch)
   words = rng.integers(len(SPECIAL_TOKENS), num_words + len(SPECIAL_TOKENS), (batch, steps))
   inputs = np.where(np.arange(steps) < lengths[:, None], words, PAD_ID).astype(np.int32)

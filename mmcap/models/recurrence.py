@@ -70,10 +70,11 @@ def relu_rnn_step(
   return r, r
 
 
-def scan_time(step, carry, inputs_btx: jax.Array, unroll: int):
-  """lax.scan of `step(carry, x_t) -> (carry, y_t)` over axis 1 (time)."""
+def scan_time(step, carry, inputs_btx: Any, unroll: int):
+  """lax.scan of `step(carry, x_t) -> (carry, y_t)` over axis 1 (time) of
+  every input array."""
   carry, ys_tbx = jax.lax.scan(
-      step, carry, jnp.swapaxes(inputs_btx, 0, 1), unroll=unroll
+      step, carry, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), inputs_btx), unroll=unroll
   )
   return carry, jnp.swapaxes(ys_tbx, 0, 1)
 
@@ -124,19 +125,17 @@ class LSTM(nn.Module):
 
   def recur(self, gates_btg: jax.Array) -> jax.Array:
     """Hidden states [B, T, H] from hoisted gate inputs [B, T, 4H]."""
-    kernel = self.recurrent_kernel.astype(self.dtype)
-    step = lambda carry, g: lstm_step(kernel, carry, g)
-    _, h_bth = scan_time(
-        step, self.initial_carry(gates_btg.shape[0]), gates_btg, self.unroll
-    )
-    return h_bth
+    return self.scan(self.initial_carry(gates_btg.shape[0]), gates_btg)[1]
 
-  def recur_masked(
-      self, carry: Carry, gates_btg: jax.Array, mask_bt: jax.Array
+  def scan(
+      self, carry: Carry, gates_btg: jax.Array, mask_bt: jax.Array | None = None
   ) -> tuple[Carry, jax.Array]:
-    """The final state and hidden states [B, T, H] from `carry`, where a step
-    with mask 0 leaves the state as it was: a padded step is no step."""
+    """The final state and the hidden states [B, T, H] from `carry` and
+    hoisted gate inputs; a step with mask 0 leaves the state as it was (a
+    padded step is no step)."""
     kernel = self.recurrent_kernel.astype(self.dtype)
+    if mask_bt is None:
+      return scan_time(lambda c, g: lstm_step(kernel, c, g), carry, gates_btg, self.unroll)
 
     def step(carry, inputs):
       gates, keep = inputs
@@ -144,11 +143,7 @@ class LSTM(nn.Module):
       carry = jax.tree.map(lambda n, o: jnp.where(keep[:, None] > 0, n, o), new, carry)
       return carry, carry[0]
 
-    carry, h_tbh = jax.lax.scan(
-        step, carry, (jnp.swapaxes(gates_btg, 0, 1), jnp.swapaxes(mask_bt, 0, 1)),
-        unroll=self.unroll,
-    )
-    return carry, jnp.swapaxes(h_tbh, 0, 1)
+    return scan_time(step, carry, (gates_btg, mask_bt), self.unroll)
 
   def step(
       self, carry: Carry, x_bd: jax.Array, static_gates: jax.Array | None

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
-from mmcap.models.recurrence import LSTM, VocabularyLogits, symmetric_uniform
+from mmcap.models.recurrence import LSTM, Carry, VocabularyLogits, symmetric_uniform
 
 
 class S2VT(nn.Module):
@@ -70,17 +70,17 @@ class S2VT(nn.Module):
     blank = jnp.zeros((1, features['frames'].shape[-1]), jnp.float32)
     return self.bottom.gate_inputs(self.frame_embed(blank), None)[0]
 
-  def encode(self, features: dict[str, jax.Array], train: bool = False) -> list:
+  def encode(self, features: dict[str, jax.Array], train: bool = False) -> list[Carry]:
     """Both LSTMs' (h, c) after each video's real frames."""
     frames = self.dropout(features['frames'], deterministic=not train)
     mask = features['frame_mask']
     batch = frames.shape[0]
-    bottom_carry, h1 = self.bottom.recur_masked(
+    bottom_carry, h1 = self.bottom.scan(
         self.bottom.initial_carry(batch),
         self.bottom.gate_inputs(self.frame_embed(frames), None),
         mask,
     )
-    top_carry, _ = self.top.recur_masked(
+    top_carry, _ = self.top.scan(
         self.top.initial_carry(batch), self._top_gates(h1, None, 0.0), mask
     )
     return [bottom_carry, top_carry]
@@ -90,15 +90,9 @@ class S2VT(nn.Module):
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the frames and the prefix."""
     bottom_carry, top_carry = self.encode(features, train)
-    batch, steps = inputs_bt.shape
-    every_step = jnp.ones((batch, steps), jnp.float32)
     blank = self._blank_frame_gates(features)
-    _, h1 = self.bottom.recur_masked(
-        bottom_carry, jnp.broadcast_to(blank, (batch, steps) + blank.shape), every_step
-    )
-    _, h2 = self.top.recur_masked(
-        top_carry, self._top_gates(h1, self.embed(inputs_bt), 1.0), every_step
-    )
+    _, h1 = self.bottom.scan(bottom_carry, jnp.broadcast_to(blank, inputs_bt.shape + blank.shape))
+    _, h2 = self.top.scan(top_carry, self._top_gates(h1, self.embed(inputs_bt), 1.0))
     return self.output(h2)
 
   def init_decode(self, features: dict[str, jax.Array]) -> dict[str, Any]:
