@@ -1,5 +1,5 @@
-r"""Trains, evaluates and captions with the m-RNN and LRCN models, and
-recognizes activities with LRCN.
+r"""Trains, evaluates and captions with the m-RNN and LRCN models, describes
+videos (S2VT, mean pool) and recognizes activities with LRCN.
 
   python -m mmcap.main --config=configs/demo.py --workdir=runs/demo
   python -m mmcap.main --config=configs/lrcn_coco.py --workdir=runs/coco \
@@ -7,6 +7,7 @@ recognizes activities with LRCN.
   python -m mmcap.main --config=configs/demo.py --workdir=runs/demo \
       --mode=caption --split=test --config.decode.method=beam
   python -m mmcap.main --config=configs/demo_activity.py --workdir=runs/activity
+  python -m mmcap.main --config=configs/demo_video.py --workdir=runs/video
 
 --mode=train (default) trains the config's task (config.task), resuming
 from a workdir that holds a checkpoint, then runs its evaluators
@@ -17,9 +18,10 @@ latest checkpoint the same way (choose evaluators with
 (--split) or new inputs (--features: for images a .npy (N, D) or
 vgg_feats.mat (D, N), for videos a directory of <video>.npy [T, D]) with the
 trained model, writes a COCO results file (--output, default
-WORKDIR/captions_<split>_<method>.json) and prints captions per second. Each config's docstring gives its command and the result to
-expect. Any field can be overridden with --config.FIELD=VALUE; an unknown
-field is an error.
+WORKDIR/captions_<split>_<method>.json) and prints captions per second.
+Each config's docstring gives its command and the result to expect. Any
+field can be overridden with --config.FIELD=VALUE; an unknown field is an
+error.
 """
 
 from absl import app
