@@ -8,13 +8,16 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 from jax.experimental import multihost_utils
 import ml_collections
+import numpy as np
 
 from mmcap.errors import InputError
+
+Member = TypeVar('Member')
 
 
 def read_json(path: str, missing: str) -> Any:
@@ -45,6 +48,30 @@ def atomic_directory(output_dir: str) -> Iterator[str]:
   except BaseException:
     shutil.rmtree(tmp_dir, ignore_errors=True)
     raise
+
+
+def write_shards(
+    directory: str,
+    split: str,
+    members: Sequence[Member],
+    per_shard: int,
+    rng: np.random.Generator,
+    serialize: Callable[[Member, int], bytes],
+) -> list[str]:
+  """Writes a split's members in a random order drawn from `rng`, spread
+  over TFRecord shards of at most `per_shard`, `serialize(member, shard)`
+  giving each one's record; returns the shard file names."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  members = [members[i] for i in rng.permutation(len(members))]
+  num_shards = -(-len(members) // per_shard)
+  files = []
+  for shard in range(num_shards):
+    files.append(f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord')
+    with tf.io.TFRecordWriter(os.path.join(directory, files[-1])) as writer:
+      for member in members[shard::num_shards]:
+        writer.write(serialize(member, shard))
+  return files
 
 
 def split_files(

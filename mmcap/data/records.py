@@ -117,8 +117,6 @@ def write_dataset(
 ) -> None:
   """Writes TFRecord shards, vocabulary and info; atomic at the directory
   level. Each split's images go in a random order drawn from `order_seed`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
   check_captions(
       ((f'image {im.filename!r}', im.sentids, im.sentences) for im in images),
       vocab, source.get('captions', '<captions>'),
@@ -130,16 +128,10 @@ def write_dataset(
       members = [im for im in images if im.split == split]
       if not members:
         continue
-      members = [members[i] for i in rng.permutation(len(members))]
-      num_shards = -(-len(members) // images_per_shard)
-      files = []
-      for shard in range(num_shards):
-        name = f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord'
-        files.append(name)
-        with tf.io.TFRecordWriter(os.path.join(tmp_dir, name)) as writer:
-          for image in members[shard::num_shards]:
-            example = _example(image, features[image.imgid], vocab)
-            writer.write(example.SerializeToString())
+      files = prepared.write_shards(
+          tmp_dir, split, members, images_per_shard, rng,
+          lambda image, _: _example(image, features[image.imgid], vocab).SerializeToString(),
+      )
       splits[split] = {
           'num_images': len(members),
           'num_captions': sum(len(im.sentences) for im in members),

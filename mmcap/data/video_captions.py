@@ -100,18 +100,16 @@ def write_dataset(
       members = [v for v in videos if v.split == split]
       if not members:
         continue
-      members = [members[i] for i in rng.permutation(len(members))]
-      num_shards = -(-len(members) // videos_per_shard)
-      files, frame_counts = [], []
-      for shard in range(num_shards):
-        name = f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord'
-        files.append(name)
-        with tf.io.TFRecordWriter(os.path.join(tmp_dir, name)) as writer:
-          for video in members[shard::num_shards]:
-            frames = _checked_frames(video, load_frames(video), storage_dtype, feature_dim)
-            feature_dim = frames.shape[1]
-            writer.write(_example(video, frames, vocab).SerializeToString())
-            frame_counts.append(frames.shape[0])
+      frame_counts = []
+
+      def serialize(video: VideoCaptions, _) -> bytes:
+        nonlocal feature_dim
+        frames = _checked_frames(video, load_frames(video), storage_dtype, feature_dim)
+        feature_dim = frames.shape[1]
+        frame_counts.append(frames.shape[0])
+        return _example(video, frames, vocab).SerializeToString()
+
+      files = prepared.write_shards(tmp_dir, split, members, videos_per_shard, rng, serialize)
       splits[split] = {
           'num_videos': len(members),
           'num_captions': sum(len(v.sentences) for v in members),

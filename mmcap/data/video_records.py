@@ -59,8 +59,6 @@ def write_videos(
   """Writes the videos' features, `load(video)` -> [T, D], as TFRecord shards
   and an info file; atomic at the directory level. The caller has checked
   every video (`load` is called once per video, while writing)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
   if stream not in STREAMS:
     raise InputError(f'--stream={stream!r}: expected one of {list(STREAMS)}')
   if storage_dtype not in STORAGE_DTYPES:
@@ -72,28 +70,26 @@ def write_videos(
       members = [v for v in videos if v.split == split]
       if not members:
         continue
-      members = [members[i] for i in rng.permutation(len(members))]
-      num_shards = -(-len(members) // videos_per_shard)
-      files, listed = [], []
-      for shard in range(num_shards):
-        name = f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord'
-        files.append(name)
-        with tf.io.TFRecordWriter(os.path.join(tmp_dir, name)) as writer:
-          for video in members[shard::num_shards]:
-            frames = np.asarray(load(video), np.dtype(storage_dtype).newbyteorder('<'))
-            if not np.all(np.isfinite(frames)):
-              raise InputError(
-                  f'video {video.name}: features not finite as {storage_dtype} (beyond'
-                  ' its range?); prepare with --float32'
-              )
-            if feature_dim is not None and frames.shape[1] != feature_dim:
-              raise InputError(
-                  f'video {video.name}: {frames.shape[1]}-d features, the others'
-                  f' {feature_dim}-d'
-              )
-            feature_dim = frames.shape[1]
-            writer.write(_example(len(listed), video, frames).SerializeToString())
-            listed.append([video.name, video.label, int(frames.shape[0]), shard])
+      listed = []
+
+      def serialize(video: Video, shard: int) -> bytes:
+        nonlocal feature_dim
+        frames = np.asarray(load(video), np.dtype(storage_dtype).newbyteorder('<'))
+        if not np.all(np.isfinite(frames)):
+          raise InputError(
+              f'video {video.name}: features not finite as {storage_dtype} (beyond'
+              ' its range?); prepare with --float32'
+          )
+        if feature_dim is not None and frames.shape[1] != feature_dim:
+          raise InputError(
+              f'video {video.name}: {frames.shape[1]}-d features, the others'
+              f' {feature_dim}-d'
+          )
+        feature_dim = frames.shape[1]
+        listed.append([video.name, video.label, int(frames.shape[0]), shard])
+        return _example(len(listed) - 1, video, frames).SerializeToString()
+
+      files = prepared.write_shards(tmp_dir, split, members, videos_per_shard, rng, serialize)
       splits[split] = {'num_videos': len(listed),
                        'num_frames': sum(v[2] for v in listed),
                        'files': files, 'videos': listed}
