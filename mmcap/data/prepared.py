@@ -74,6 +74,24 @@ def write_shards(
   return files
 
 
+def load_info(
+    dataset_dir: str, info_file: str, kind: str, version: int, noun: str, command: str
+) -> dict:
+  """Reads `info_file` of a prepared directory and checks its 'format' is
+  `kind` (e.g. 'videos') at `version`; `noun` names such a dataset in errors
+  ('video'), `command` is the one that prepares it."""
+  path = os.path.join(dataset_dir, info_file)
+  info = read_json(path, f'is {dataset_dir!r} a prepared {noun} dataset (see `{command}`)?')
+  if not isinstance(info, dict) or info.get('format') != kind:
+    raise InputError(f'{path}: not a prepared {noun} dataset (format {kind!r})')
+  if info.get('format_version') != version:
+    raise InputError(
+        f'{path}: format_version {info.get("format_version")}, expected'
+        f' {version}; prepare it again with this mmcap'
+    )
+  return info
+
+
 def split_files(
     dataset_dir: str, info: dict, splits: Sequence[str], unit: str, info_file: str
 ) -> list[str]:

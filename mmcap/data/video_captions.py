@@ -160,20 +160,10 @@ def _example(video: VideoCaptions, frames: np.ndarray, vocab: Vocabulary):
 
 def load_info(dataset_dir: str) -> dict:
   """Reads and checks `dataset_info.json` of a prepared video-caption dir."""
-  path = os.path.join(dataset_dir, records.INFO_FILE)
-  info = prepared.read_json(
-      path,
-      f'is {dataset_dir!r} a prepared video-caption dataset (see'
-      ' `python -m mmcap.prepare_video_captions`)?',
+  return prepared.load_info(
+      dataset_dir, records.INFO_FILE, FORMAT, FORMAT_VERSION, 'video-caption',
+      'python -m mmcap.prepare_video_captions',
   )
-  if not isinstance(info, dict) or info.get('format') != FORMAT:
-    raise InputError(f'{path}: not a prepared video-caption dataset (format {FORMAT!r})')
-  if info.get('format_version') != FORMAT_VERSION:
-    raise InputError(
-        f'{path}: format_version {info.get("format_version")}, expected'
-        f' {FORMAT_VERSION}; prepare it again with this mmcap'
-    )
-  return info
 
 
 @dataclasses.dataclass(frozen=True)

@@ -119,19 +119,9 @@ def _example(index: int, video: Video, frames: np.ndarray):
 
 def load_info(dataset_dir: str) -> dict:
   """Reads and checks `dataset_info.json` of a prepared video directory."""
-  path = os.path.join(dataset_dir, INFO_FILE)
-  info = prepared.read_json(
-      path,
-      f'is {dataset_dir!r} a prepared video dataset (see `python -m mmcap.prepare_videos`)?',
+  return prepared.load_info(
+      dataset_dir, INFO_FILE, FORMAT, FORMAT_VERSION, 'video', 'python -m mmcap.prepare_videos'
   )
-  if not isinstance(info, dict) or info.get('format') != FORMAT:
-    raise InputError(f'{path}: not a prepared video dataset (format {FORMAT!r})')
-  if info.get('format_version') != FORMAT_VERSION:
-    raise InputError(
-        f'{path}: format_version {info.get("format_version")}, expected'
-        f' {FORMAT_VERSION}; prepare it again with this mmcap'
-    )
-  return info
 
 
 def split_files(dataset_dir: str, info: dict, splits: Sequence[str]) -> list[str]:
