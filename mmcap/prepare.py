@@ -9,13 +9,15 @@ Flickr_8k.*Images.txt split lists). Features are a .npy of shape (N, D), row =
 imgid, or neuraltalk's vgg_feats.mat with `feats` of shape (D, N). The output
 directory (TFRecord shards, vocab.json, dataset_info.json; schema in
 mmcap/data/records.py) is what a config's `dataset.dir` points at. It is
-written completely or not at all.
+written completely or not at all: a dataset that cannot train (no word to
+learn, zero-dimensional features) is refused, and nothing is written.
 """
 
 from absl import app
 from absl import flags
 
 from mmcap import errors
+from mmcap.data import prepared
 from mmcap.data import records
 from mmcap.data import sources
 from mmcap.errors import InputError
@@ -53,6 +55,9 @@ def main(argv: list[str]) -> None:
     raise InputError(f'unexpected arguments: {argv[1:]}')
   if (_KARPATHY_JSON.value is None) == (_FLICKR8K_DIR.value is None):
     raise InputError('give exactly one of --karpathy_json and --flickr8k_dir')
+  for flag in (_IMAGES_PER_SHARD, _MIN_WORD_COUNT, _FEATURE_DIM):
+    prepared.check_positive(flag.name, flag.value)
+  prepared.check_new_directory(_OUTPUT_DIR.value)
   if _KARPATHY_JSON.value:
     captions_path = _KARPATHY_JSON.value
     images = sources.read_karpathy_json(captions_path)

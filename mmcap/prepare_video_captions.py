@@ -20,16 +20,15 @@ feature shapes are checked before anything is written, and the directory is
 written completely or not at all.
 """
 
-import os
-
 from absl import app
 from absl import flags
 
 from mmcap import errors
 from mmcap.data import demo_video_captions
+from mmcap.data import prepared
+from mmcap.data import records
 from mmcap.data import video_captions
 from mmcap.data import video_sources
-from mmcap.data.vocab import Vocabulary
 from mmcap.errors import InputError
 
 _MSVD_DIR = flags.DEFINE_string('msvd_dir', None, "Directory of S2VT's MSVD text files.")
@@ -61,9 +60,10 @@ def main(argv: list[str]) -> None:
         f'give exactly one of --msvd_dir, --msrvtt_json and --demo, got {given or "none"}')
   if (_MSRVTT_JSON.value is None) != (_FEATURES_DIR.value is None):
     raise InputError('--msrvtt_json and --features_dir go together')
+  for flag in (_VIDEOS_PER_SHARD, _MIN_WORD_COUNT, _FEATURE_DIM):
+    prepared.check_positive(flag.name, flag.value)
   output_dir = _OUTPUT_DIR.value
-  if os.path.exists(output_dir):
-    raise InputError(f'{output_dir}: output directory already exists')
+  prepared.check_new_directory(output_dir)
   if _DEMO.value:
     ignored = [f'--{name}' for name in ('feature_dim', 'float16', 'min_word_count',
                                         'videos_per_shard', 'msvd_features')
@@ -98,7 +98,7 @@ def _prepare_files(output_dir: str) -> None:
   video_captions.write_dataset(
       videos,
       load_frames,
-      Vocabulary.build(train, _MIN_WORD_COUNT.value),
+      records.build_vocabulary(train, _MIN_WORD_COUNT.value, captions, ('train',)),
       output_dir,
       source,
       storage_dtype='float16' if _FLOAT16.value else 'float32',

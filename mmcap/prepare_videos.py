@@ -14,11 +14,14 @@ Everything is checked before anything is written, and the directory is
 written completely or not at all.
 """
 
+import os
+
 from absl import app
 from absl import flags
 
 from mmcap import errors
 from mmcap.data import frame_files
+from mmcap.data import prepared
 from mmcap.data import ucf101
 from mmcap.data import video_records
 from mmcap.errors import InputError
@@ -38,8 +41,18 @@ flags.mark_flags_as_required(['ucf101_lists', 'features_dir', 'output_dir'])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise InputError(f'unexpected arguments: {argv[1:]}')
+  for flag in (_VIDEOS_PER_SHARD, _FEATURE_DIM):
+    prepared.check_positive(flag.name, flag.value)
+  prepared.check_new_directory(_OUTPUT_DIR.value)
   classes, videos = ucf101.read_split(_LISTS.value, _SPLIT.value)
-  frame_files.check_features(_FEATURES_DIR.value, videos, _FEATURE_DIM.value)
+  if not any(video.split == 'train' for video in videos):
+    raise InputError(
+        f'{os.path.join(_LISTS.value, f"trainlist{_SPLIT.value:02d}.txt")}: no'
+        ' training videos: nothing to train on')
+  if not frame_files.check_features(_FEATURES_DIR.value, videos, _FEATURE_DIM.value):
+    # Every file has the first one's D, and no model learns from D = 0.
+    path = os.path.join(_FEATURES_DIR.value, f'{videos[0].name}.npy')
+    raise InputError(f'{path}: expected [T, D] features with D >= 1, got D = 0')
   video_records.write_videos(
       videos,
       lambda video: frame_files.load_features(_FEATURES_DIR.value, video),

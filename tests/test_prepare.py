@@ -59,7 +59,8 @@ def karpathy_file(tmp_path, sentences):
         # No training captions at all: an empty split.
         ([('test', ['a', 'dog'])], [], r"no captions in the vocabulary splits \('train', 'restval'\)"),
         # Features of the wrong dimension.
-        ([('train', ['a', 'dog'])], ['--feature_dim=4096'], 'D = 4096 feature dimensions'),
+        ([('train', ['a', 'dog'])], ['--feature_dim=4096', '--min_word_count=1'],
+         'D = 4096 feature dimensions'),
     ],
 )
 def test_cli_bad_input_one_line_nothing_written(tmp_path, sentences, flags, message):

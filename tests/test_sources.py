@@ -86,6 +86,12 @@ def test_reads_real_flickr8k_release(flickr8k_images):
   assert [im.imgid for im in flickr8k_images] == list(range(60))
 
 
+def test_tokenize_keeps_special_token_strings_whole():
+  # Markup, not the words 'eos', 'pad': the vocabulary encodes them as <unk>.
+  assert sources.tokenize('A dog <EOS> runs<pad>, <unk>!') == (
+      'a', 'dog', '<eos>', 'runs', '<pad>', '<unk>')
+
+
 def test_flickr8k_bad_line(tmp_path):
   for name in ('Flickr_8k.trainImages.txt', 'Flickr_8k.devImages.txt', 'Flickr_8k.testImages.txt'):
     (tmp_path / name).write_text('a.jpg\n')
@@ -110,6 +116,7 @@ def test_features_npy_and_mat_layouts(tmp_path):
         (np.zeros((4, 5)), {}, r'N = 3 images.*got shape \(4, 5\)'),
         (np.zeros((3, 5)), {'feature_dim': 4}, r'D = 4 feature dimensions, got shape \(3, 5\)'),
         (np.zeros(3), {}, 'must be 2-D'),
+        (np.zeros((3, 0)), {}, r'D >= 1 feature dimensions, got shape \(3, 0\)'),
         (np.full((3, 2), np.nan), {}, 'NaN or Inf'),
     ],
 )

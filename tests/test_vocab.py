@@ -32,3 +32,14 @@ def test_load_rejects_other_json(tmp_path):
 def test_min_count_must_be_positive():
   with pytest.raises(InputError, match='min_word_count'):
     Vocabulary.build([['a']], min_count=0)
+
+
+def test_special_token_strings_are_unknown_words():
+  # '<eos>' in a caption is text: never a vocabulary word, never the control id.
+  vocab = Vocabulary.build([['a', '<eos>', 'b'], ['<eos>', '<pad>', '<unk>', '<bos>']], 1)
+  assert vocab.words == SPECIAL_TOKENS + ('a', 'b')
+  assert vocab.encode(['a', '<eos>', 'b']) == [4, UNK_ID, 5]
+  assert vocab.encode(list(SPECIAL_TOKENS)) == [UNK_ID] * 4
+  # Even a vocabulary file that lists one again as a word.
+  listed = Vocabulary(SPECIAL_TOKENS + ('a', '<pad>'), 1)
+  assert listed.encode(['<pad>', 'a']) == [UNK_ID, 4]

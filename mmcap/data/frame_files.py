@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from mmcap.data import sources
 from mmcap.errors import InputError
 
 
@@ -26,33 +27,25 @@ def check_features(
   given one, if any), reading headers only; returns D."""
   for video in videos:
     path = os.path.join(features_dir, f'{video.name}.npy')
-    try:
-      frames = np.load(path, mmap_mode='r', allow_pickle=False)
-    except FileNotFoundError:
-      raise InputError(
-          f'{path}: no feature file for video {video.name} of the {video.split} list'
-      ) from None
-    except (ValueError, OSError) as e:
-      raise InputError(f'{path}: cannot read features ({e})') from None
+    frames = sources.read_npy(
+        path, f'no feature file for video {video.name} of the {video.split} list')
     if frames.ndim != 2 or frames.shape[0] < 1:
       raise InputError(f'{path}: expected [T, D] features with T >= 1 frames, got shape {frames.shape}')
     if feature_dim is not None and frames.shape[1] != feature_dim:
       raise InputError(
           f'{path}: expected D = {feature_dim} features per frame, got shape {frames.shape}'
       )
-    if not np.issubdtype(frames.dtype, np.number):
-      raise InputError(f'{path}: features must be numeric, got {frames.dtype}')
+    if not sources.is_real(frames.dtype):
+      raise InputError(f'{path}: features must be real numbers, got {frames.dtype}')
     feature_dim = frames.shape[1]
   return feature_dim
 
 
 def load_features(features_dir: str, video: ListedVideo) -> np.ndarray:
-  """A checked video's features, refusing NaN or Inf."""
+  """A checked video's features as float32, refusing NaN, Inf and values
+  beyond float32."""
   path = os.path.join(features_dir, f'{video.name}.npy')
-  frames = np.load(path, allow_pickle=False)
-  if not np.all(np.isfinite(frames)):
-    raise InputError(f'{path}: features contain NaN or Inf')
-  return frames
+  return sources.as_float32(sources.read_npy(path, 'feature file not found'), path)
 
 
 def read_dir(directory: str, feature_dim: int) -> dict[str, np.ndarray]:
@@ -67,10 +60,7 @@ def read_dir(directory: str, feature_dim: int) -> dict[str, np.ndarray]:
   videos = {}
   for name in names:
     path = os.path.join(directory, f'{name}.npy')
-    try:
-      frames = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-      raise InputError(f'{path}: cannot read features ({e})') from None
+    frames = sources.read_npy(path, 'feature file not found')
     if frames.ndim == 1:
       frames = frames[None]
     if frames.ndim != 2 or not frames.shape[0] or frames.shape[1] != feature_dim:
@@ -78,7 +68,7 @@ def read_dir(directory: str, feature_dim: int) -> dict[str, np.ndarray]:
           f'{path}: expected [T, {feature_dim}] features with T >= 1 (or one'
           f' [{feature_dim}] vector), got shape {frames.shape}'
       )
-    if not np.issubdtype(frames.dtype, np.number) or not np.all(np.isfinite(frames)):
-      raise InputError(f'{path}: features must be finite numbers')
-    videos[name] = frames.astype(np.float32)
+    if not sources.is_real(frames.dtype):
+      raise InputError(f'{path}: features must be real numbers, got {frames.dtype}')
+    videos[name] = sources.as_float32(frames, path)
   return videos

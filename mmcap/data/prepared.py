@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -15,7 +17,7 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
-from mmcap.errors import InputError
+from mmcap.errors import InputError, WriteError
 
 Member = TypeVar('Member')
 
@@ -31,23 +33,106 @@ def read_json(path: str, missing: str) -> Any:
     raise InputError(f'{path}: not valid JSON ({e})') from None
 
 
+def check_positive(flag: str, value: int | None) -> None:
+  """Refuses a count flag (e.g. images_per_shard) below 1; None is a flag
+  not given. Checked before any work, so a bad value costs nothing."""
+  if value is not None and value < 1:
+    raise InputError(f'--{flag}={value}: expected a positive number')
+
+
+def check_new_directory(output_dir: str) -> None:
+  """Refuses an `output_dir` that is empty, exists (a prepared directory is
+  never overwritten) or cannot be made (a regular file on its path).
+  Commands check it first, before reading their inputs."""
+  if not output_dir:
+    raise InputError('--output_dir is empty: expected the path of a directory to create')
+  if os.path.exists(output_dir):
+    raise InputError(f'{output_dir}: output directory already exists')
+  _, existing = _ancestors(output_dir)
+  if not os.path.isdir(existing):
+    raise WriteError(f'{output_dir}: cannot be made, {existing} is not a directory')
+
+
+def _ancestors(output_dir: str) -> tuple[list[str], str]:
+  """The parent directories of `output_dir` that do not exist, deepest
+  first, and the nearest one that does."""
+  missing = []
+  parent = os.path.dirname(os.path.abspath(output_dir))
+  while not os.path.exists(parent):
+    missing.append(parent)
+    parent = os.path.dirname(parent)
+  return missing, parent
+
+
 @contextlib.contextmanager
 def atomic_directory(output_dir: str) -> Iterator[str]:
   """A temporary directory beside `output_dir` to write into, renamed to it
-  when the block completes and removed if it does not: a prepared directory
-  is never half-written."""
-  if os.path.exists(output_dir):
-    raise InputError(f'{output_dir}: output directory already exists')
-  parent = os.path.dirname(os.path.abspath(output_dir))
-  os.makedirs(parent, exist_ok=True)
-  tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
-  os.chmod(tmp_dir, 0o755)  # mkdtemp's 0700 would make the dataset private
+  when the block completes and removed if it does not, with any parent
+  directories made for it: a prepared directory is never half-written, and
+  a failure leaves nothing behind. SIGTERM while inside ends the process the
+  same way, with status 143, after removing them."""
+  check_new_directory(output_dir)
+  made, _ = _ancestors(output_dir)
+  tmp_dir = None
   try:
-    yield tmp_dir
-    os.rename(tmp_dir, output_dir)
+    with _sigterm_raises():
+      tmp_dir = _make_temporary(output_dir)
+      yield tmp_dir
+      _rename(tmp_dir, output_dir)
   except BaseException:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+    if tmp_dir is not None:
+      shutil.rmtree(tmp_dir, ignore_errors=True)
+    for directory in made:
+      try:
+        os.rmdir(directory)
+      except OSError:  # not empty: someone else wrote there meanwhile
+        break
     raise
+
+
+def _make_temporary(output_dir: str) -> str:
+  """A new directory beside `output_dir`, its parents made, to write it in."""
+  parent = os.path.dirname(os.path.abspath(output_dir))
+  try:
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix='.preparing-', dir=parent)
+  except OSError as e:
+    raise WriteError(f'{output_dir}: cannot create the output directory ({e.strerror})') from None
+  # mkdtemp's 0700 would make the dataset private: the umask decides, as
+  # for any directory made.
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp_dir, 0o777 & ~umask)
+  return tmp_dir
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+  """While inside, SIGTERM raises SystemExit(143) instead of ending the
+  process at once, so that the blocks it unwinds clean up (Ctrl-C raises
+  KeyboardInterrupt anyway). Only the main thread receives signals."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def stop(signum, frame):
+    del frame
+    raise SystemExit(128 + signum)
+
+  previous = signal.signal(signal.SIGTERM, stop)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _rename(tmp_dir: str, output_dir: str) -> None:
+  """Gives the complete `tmp_dir` its name `output_dir`."""
+  try:
+    os.rename(tmp_dir, output_dir)
+  except OSError as e:
+    raise WriteError(
+        f'{output_dir}: cannot move the prepared directory there ({e.strerror})') from None
 
 
 def write_shards(
@@ -57,10 +142,11 @@ def write_shards(
     per_shard: int,
     rng: np.random.Generator,
     serialize: Callable[[Member, int], bytes],
-) -> list[str]:
+) -> dict[str, list]:
   """Writes a split's members in a random order drawn from `rng`, spread
   over TFRecord shards of at most `per_shard`, `serialize(member, shard)`
-  giving each one's record; returns the shard file names."""
+  giving each one's record; returns the info entries 'files' (the shard
+  names) and 'file_sizes' (their bytes, checked by `check_shards`)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   members = [members[i] for i in rng.permutation(len(members))]
@@ -71,7 +157,26 @@ def write_shards(
     with tf.io.TFRecordWriter(os.path.join(directory, files[-1])) as writer:
       for member in members[shard::num_shards]:
         writer.write(serialize(member, shard))
-  return files
+  sizes = [os.path.getsize(os.path.join(directory, name)) for name in files]
+  return {'files': files, 'file_sizes': sizes}
+
+
+def check_shards(dataset_dir: str, info: dict) -> None:
+  """Refuses a prepared directory with a shard missing, or of another size
+  than when it was written (truncated, replaced): found at start, not when
+  training reaches it. Directories prepared before sizes were recorded are
+  checked for missing shards only."""
+  for split, entry in info['splits'].items():
+    sizes = entry.get('file_sizes') or [None] * len(entry['files'])
+    for name, size in zip(entry['files'], sizes):
+      path = os.path.join(dataset_dir, name)
+      if not os.path.isfile(path):
+        raise InputError(f'{path}: missing shard of split {split!r}; prepare the dataset again')
+      if size is not None and os.path.getsize(path) != size:
+        raise InputError(
+            f'{path}: {os.path.getsize(path)} bytes, but {size} when prepared'
+            ' (truncated or replaced); prepare the dataset again'
+        )
 
 
 def load_info(
@@ -132,6 +237,7 @@ def resolve(
       generate(demo_dir)
     multihost_utils.sync_global_devices('demo dataset ready')
     info = load_info(demo_dir)
+    check_shards(demo_dir, info)
     made_with = info['source'].get('demo_config')
     if made_with != config.demo.to_dict():
       raise InputError(
@@ -142,7 +248,9 @@ def resolve(
   if config.source == 'prepared':
     if not config.dir:
       raise InputError('--config.dataset.dir is required when dataset.source="prepared"')
-    return config.dir, load_info(config.dir)
+    info = load_info(config.dir)
+    check_shards(config.dir, info)
+    return config.dir, info
   raise InputError(
       f'--config.dataset.source={config.source!r}: expected "demo" or "prepared"'
   )

@@ -36,7 +36,7 @@ import numpy as np
 
 from mmcap.data import prepared
 from mmcap.data import sources
-from mmcap.data.vocab import UNK_ID, Vocabulary
+from mmcap.data.vocab import EOS, SPECIAL_TOKENS, UNK_ID, Vocabulary
 from mmcap.errors import InputError
 
 FORMAT_VERSION = 2  # 2: image/result_id, images in a random order
@@ -106,6 +106,28 @@ def check_captions(
         )
 
 
+def build_vocabulary(
+    sentences: Sequence[Sequence[str]],
+    min_word_count: int,
+    captions_path: str,
+    splits: Sequence[str],
+) -> Vocabulary:
+  """The vocabulary of the captions of the training `splits`, refused when it
+  has no word to learn: then no caption could train (every word rarer than
+  `min_word_count`, or the captions only special-token strings)."""
+  if not sentences:
+    raise InputError(f'{captions_path}: no captions in the vocabulary splits {tuple(splits)}')
+  vocab = Vocabulary.build(sentences, min_word_count)
+  if len(vocab) == len(SPECIAL_TOKENS):
+    raise InputError(
+        f'{captions_path}: no word of the captions in the vocabulary splits'
+        f' {tuple(splits)} is seen min_word_count={min_word_count} times or more'
+        f' (special-token strings such as {EOS!r} are not words): nothing to'
+        ' train on'
+    )
+  return vocab
+
+
 def write_dataset(
     images: Sequence[sources.Image],
     features: np.ndarray,
@@ -117,6 +139,12 @@ def write_dataset(
 ) -> None:
   """Writes TFRecord shards, vocabulary and info; atomic at the directory
   level. Each split's images go in a random order drawn from `order_seed`."""
+  prepared.check_positive('images_per_shard', images_per_shard)
+  if features.ndim != 2 or not features.shape[1]:
+    raise InputError(
+        f'{source.get("features", "<features>")}: expected (N, D) features with'
+        f' D >= 1, got shape {features.shape}'
+    )
   check_captions(
       ((f'image {im.filename!r}', im.sentids, im.sentences) for im in images),
       vocab, source.get('captions', '<captions>'),
@@ -128,14 +156,14 @@ def write_dataset(
       members = [im for im in images if im.split == split]
       if not members:
         continue
-      files = prepared.write_shards(
+      shards = prepared.write_shards(
           tmp_dir, split, members, images_per_shard, rng,
           lambda image, _: _example(image, features[image.imgid], vocab).SerializeToString(),
       )
       splits[split] = {
           'num_images': len(members),
           'num_captions': sum(len(im.sentences) for im in members),
-          'files': files,
+          **shards,
       }
     info = {
         'format_version': FORMAT_VERSION,
@@ -159,16 +187,16 @@ def prepare_dataset(
     feature_dim: int | None = None,
     images_per_shard: int = 2000,
 ) -> None:
-  """Validates captions and features, builds the vocabulary, writes records."""
-  vocab_sentences = [
-      s for im in images if im.split in vocab_splits for s in im.sentences
-  ]
-  if not vocab_sentences:
-    raise InputError(
-        f'{captions_path}: no captions in the vocabulary splits {vocab_splits}'
-    )
+  """Validates the settings, captions and features, builds the vocabulary,
+  writes records; anything wrong is refused before the output is made."""
+  prepared.check_positive('images_per_shard', images_per_shard)
+  prepared.check_positive('feature_dim', feature_dim)
+  prepared.check_new_directory(output_dir)
+  vocab = build_vocabulary(
+      [s for im in images if im.split in vocab_splits for s in im.sentences],
+      min_word_count, captions_path, vocab_splits,
+  )
   features = sources.load_features(features_path, len(images), feature_dim)
-  vocab = Vocabulary.build(vocab_sentences, min_word_count)
   write_dataset(
       images,
       features,

@@ -14,12 +14,17 @@ file name's number where every file name is a distinct number (Flickr30k's
 
 import dataclasses
 import json
+import math
 import os
 import re
+from collections.abc import Iterator
+from tokenize import TokenError
+from typing import BinaryIO
 
 import numpy as np
 import scipy.io
 
+from mmcap.data.vocab import SPECIAL_TOKENS
 from mmcap.errors import InputError
 
 SPLITS = ('train', 'restval', 'val', 'test')
@@ -46,7 +51,14 @@ def _field(obj, key, kind, where, path):
         f'{path}: {where}.{key} must be {kind.__name__}, got'
         f' {type(value).__name__}'
     )
+  if kind is int and not is_int64(value):
+    raise InputError(f'{path}: {where}.{key} is {value}, beyond int64 (records store int64)')
   return value
+
+
+def is_int64(value: int) -> bool:
+  """Whether an id fits the int64 fields of TFRecord examples."""
+  return -2**63 <= value < 2**63
 
 
 def read_karpathy_json(path: str) -> list[Image]:
@@ -56,7 +68,9 @@ def read_karpathy_json(path: str) -> list[Image]:
       data = json.load(f)
   except FileNotFoundError:
     raise InputError(f'{path}: captions file not found') from None
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+  except OSError as e:
+    raise InputError(f'{path}: cannot read the captions file ({e.strerror})') from None
+  except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
     raise InputError(f'{path}: not valid JSON ({e})') from None
   entries = _field(data, 'images', list, 'top level', path)
   images = []
@@ -103,7 +117,7 @@ def _image_ids(entries: list) -> list[int] | None:
   """The entries' cocoids, or their file names' numbers, if every entry has a
   distinct one; else None."""
   cocoids = [e.get('cocoid') if isinstance(e, dict) else None for e in entries]
-  if all(isinstance(c, int) and not isinstance(c, bool) for c in cocoids):
+  if all(isinstance(c, int) and not isinstance(c, bool) and is_int64(c) for c in cocoids):
     if len(set(cocoids)) == len(cocoids):
       return cocoids
   stems = [
@@ -116,8 +130,32 @@ def _image_ids(entries: list) -> list[int] | None:
 
 
 def tokenize(raw: str) -> tuple[str, ...]:
-  """Lower-cased alphanumeric words, as in the Karpathy JSON files."""
-  return tuple(re.findall(r'[a-z0-9]+', raw.lower()))
+  """Lower-cased alphanumeric words, as in the Karpathy JSON files. The
+  special-token strings ('<pad>', '<bos>', '<eos>', '<unk>') stay whole, as
+  in a Karpathy JSON's tokens, rather than become the words 'pad', 'eos', ...:
+  they are markup, never vocabulary words, and encode as <unk> (vocab.py)."""
+  return tuple(re.findall(_TOKEN, raw.lower()))
+
+
+_TOKEN = '|'.join([*(re.escape(t) for t in SPECIAL_TOKENS), '[a-z0-9]+'])
+
+
+def text_lines(path: str, what: str) -> Iterator[tuple[int, str]]:
+  """(line number, line without its newline) of a UTF-8 text file's
+  non-blank lines; `what` names the file in errors ('Flickr8k split list')."""
+  try:
+    f = open(path, encoding='utf-8')
+  except FileNotFoundError:
+    raise InputError(f'{path}: {what} not found') from None
+  except OSError as e:
+    raise InputError(f'{path}: cannot read the {what} ({e.strerror})') from None
+  with f:
+    try:
+      for n, line in enumerate(f, 1):
+        if line.strip():
+          yield n, line.rstrip('\r\n')
+    except UnicodeDecodeError as e:
+      raise InputError(f'{path}: not a UTF-8 text file ({e})') from None
 
 
 def read_flickr8k_text(directory: str) -> list[Image]:
@@ -134,31 +172,17 @@ def read_flickr8k_text(directory: str) -> list[Image]:
   }
   split_of = {}
   for split, name in split_files.items():
-    path = os.path.join(directory, name)
-    try:
-      with open(path) as f:
-        for line in f:
-          if line.strip():
-            split_of[line.strip()] = split
-    except FileNotFoundError:
-      raise InputError(f'{path}: Flickr8k split list not found') from None
+    for _, line in text_lines(os.path.join(directory, name), 'Flickr8k split list'):
+      split_of[line.strip()] = split
   path = os.path.join(directory, 'Flickr8k.token.txt')
   captions: dict[str, list[tuple[str, ...]]] = {}
-  try:
-    with open(path) as f:
-      for line_no, line in enumerate(f, 1):
-        if not line.strip():
-          continue
-        key, sep, raw = line.rstrip('\n').partition('\t')
-        name, hash_, _ = key.rpartition('#')
-        if not sep or not hash_:
-          raise InputError(
-              f'{path}:{line_no}: expected "NAME.jpg#k<TAB>caption"'
-          )
-        if name in split_of:
-          captions.setdefault(name, []).append(tokenize(raw))
-  except FileNotFoundError:
-    raise InputError(f'{path}: Flickr8k captions file not found') from None
+  for line_no, line in text_lines(path, 'Flickr8k captions file'):
+    key, sep, raw = line.partition('\t')
+    name, hash_, _ = key.rpartition('#')
+    if not sep or not hash_:
+      raise InputError(f'{path}:{line_no}: expected "NAME.jpg#k<TAB>caption"')
+    if name in split_of:
+      captions.setdefault(name, []).append(tokenize(raw))
   images, sentid = [], 0
   for imgid, (name, sentences) in enumerate(captions.items()):
     for tokens in sentences:
@@ -172,6 +196,76 @@ def read_flickr8k_text(directory: str) -> list[Image]:
   return images
 
 
+def read_npy(path: str, missing: str) -> np.ndarray:
+  """A .npy file's array of numbers, memory-mapped. Its header is checked
+  against the file's size first, so a truncated file, or one whose header
+  claims a huge shape, is refused rather than allocated. `missing` says
+  what a missing file is ('features file not found')."""
+  try:
+    with open(path, 'rb') as f:
+      shape, dtype = _npy_header(f, path)
+      needed = f.tell() + math.prod(shape) * dtype.itemsize
+    size = os.path.getsize(path)
+  except FileNotFoundError:
+    raise InputError(f'{path}: {missing}') from None
+  except OSError as e:
+    raise InputError(f'{path}: cannot read ({e.strerror})') from None
+  if dtype.hasobject:
+    raise InputError(f'{path}: holds Python objects (dtype {dtype}), expected numbers')
+  if size < needed:
+    raise InputError(
+        f'{path}: truncated: {size} bytes, but its header (shape {shape}, dtype'
+        f' {dtype}) needs {needed}')
+  try:
+    return np.load(path, mmap_mode='r', allow_pickle=False)
+  except (OSError, ValueError) as e:
+    raise InputError(f'{path}: cannot read as a .npy array ({e})') from None
+
+
+def _npy_header(f: BinaryIO, path: str) -> tuple[tuple[int, ...], np.dtype]:
+  """The shape and dtype in the header of an open .npy file."""
+  try:
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+      shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+      shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+  except (ValueError, TokenError) as e:
+    raise InputError(f'{path}: not a .npy file ({e})') from None
+  return shape, dtype
+
+
+def _read_mat_feats(path: str) -> np.ndarray:
+  """The `feats` variable of a .mat file (neuraltalk's vgg_feats.mat)."""
+  try:
+    mat = scipy.io.loadmat(path)
+  except FileNotFoundError:
+    raise InputError(f'{path}: features file not found') from None
+  # scipy's parser fails on a corrupt file in many ways (IndexError,
+  # TypeError, MatReadError, OSError, ...): each is a file it cannot read.
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    raise InputError(f'{path}: not a readable MATLAB file ({type(e).__name__}: {e})') from None
+  if 'feats' not in mat:
+    raise InputError(f'{path}: no variable "feats" (neuraltalk layout)')
+  return np.asarray(mat['feats'])
+
+
+def is_real(dtype: np.dtype) -> bool:
+  """Whether features of `dtype` are real numbers (integers or floats; not
+  booleans, complex numbers, strings or objects)."""
+  return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def as_float32(array: np.ndarray, path: str) -> np.ndarray:
+  """A float32 copy of `array` in memory (not a view of a memory-mapped
+  file), refusing NaN, Inf and values beyond float32's range."""
+  with np.errstate(over='ignore', invalid='ignore'):
+    array = np.array(array, np.float32)
+  if not np.all(np.isfinite(array)):
+    raise InputError(f'{path}: features contain NaN or Inf (or values beyond float32)')
+  return array
+
+
 def load_features(
     path: str, num_images: int | None, feature_dim: int | None = None
 ) -> np.ndarray:
@@ -180,28 +274,24 @@ def load_features(
   `num_images` and `feature_dim`, when given, are the N and D the caller
   expects (N = one row per imgid; D e.g. 4096 for fc7).
   """
-  try:
-    if path.endswith('.npy'):
-      features = np.load(path, allow_pickle=False)
-      layout, stored_shape = '(N, D)', features.shape
-    elif path.endswith('.mat'):
-      mat = scipy.io.loadmat(path)
-      if 'feats' not in mat:
-        raise InputError(f'{path}: no variable "feats" (neuraltalk layout)')
-      features = mat['feats']
-      stored_shape = features.shape
-      if features.ndim == 2:
-        features = features.T
-      layout = '(D, N)'
-    else:
-      raise InputError(f'{path}: features must be a .npy or .mat file')
-  except FileNotFoundError:
-    raise InputError(f'{path}: features file not found') from None
-  except (ValueError, OSError) as e:
-    raise InputError(f'{path}: cannot read features ({e})') from None
+  if path.endswith('.npy'):
+    features = read_npy(path, 'features file not found')
+    layout, stored_shape = '(N, D)', features.shape
+  elif path.endswith('.mat'):
+    features = _read_mat_feats(path)
+    layout, stored_shape = '(D, N)', features.shape
+    if features.ndim == 2:
+      features = features.T
+  else:
+    raise InputError(f'{path}: features must be a .npy or .mat file')
   if features.ndim != 2:
     raise InputError(
         f'{path}: features must be 2-D {layout}, got shape {stored_shape}'
+    )
+  if not features.shape[1]:
+    raise InputError(
+        f'{path}: expected {layout} with D >= 1 feature dimensions, got shape'
+        f' {stored_shape}'
     )
   if num_images is not None and features.shape[0] != num_images:
     raise InputError(
@@ -213,9 +303,6 @@ def load_features(
         f'{path}: expected {layout} with D = {feature_dim} feature'
         f' dimensions, got shape {stored_shape}'
     )
-  if not np.issubdtype(features.dtype, np.number):
-    raise InputError(f'{path}: features must be numeric, got {features.dtype}')
-  features = np.asarray(features, np.float32)
-  if not np.all(np.isfinite(features)):
-    raise InputError(f'{path}: features contain NaN or Inf')
-  return features
+  if not is_real(features.dtype):
+    raise InputError(f'{path}: features must be real numbers, got {features.dtype}')
+  return as_float32(features, path)

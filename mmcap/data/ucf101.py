@@ -15,16 +15,13 @@ video and what was expected.
 
 import os
 
+from mmcap.data import sources
 from mmcap.data.video_records import Video
 from mmcap.errors import InputError
 
 
 def _lines(path: str) -> list[tuple[int, str]]:
-  try:
-    with open(path) as f:
-      return [(n, line.strip()) for n, line in enumerate(f, 1) if line.strip()]
-  except FileNotFoundError:
-    raise InputError(f'{path}: UCF101 split list not found') from None
+  return [(n, line.strip()) for n, line in sources.text_lines(path, 'UCF101 split list')]
 
 
 def read_split(lists_dir: str, split: int) -> tuple[list[str], list[Video]]:

@@ -87,8 +87,7 @@ def write_dataset(
   or of another D than the first video's, are refused (nothing is left)."""
   if storage_dtype not in STORAGE_DTYPES:
     raise InputError(f'storage dtype {storage_dtype!r}: expected one of {STORAGE_DTYPES}')
-  if videos_per_shard < 1:
-    raise InputError(f'--videos_per_shard={videos_per_shard}: expected >= 1')
+  prepared.check_positive('videos_per_shard', videos_per_shard)
   records.check_captions(
       ((f'video {v.name!r}', v.sentids, v.sentences) for v in videos),
       vocab, source.get('captions', '<captions>'),
@@ -109,13 +108,13 @@ def write_dataset(
         frame_counts.append(frames.shape[0])
         return _example(video, frames, vocab).SerializeToString()
 
-      files = prepared.write_shards(tmp_dir, split, members, videos_per_shard, rng, serialize)
+      shards = prepared.write_shards(tmp_dir, split, members, videos_per_shard, rng, serialize)
       splits[split] = {
           'num_videos': len(members),
           'num_captions': sum(len(v.sentences) for v in members),
           'num_frames': int(sum(frame_counts)),
           'max_frames': int(max(frame_counts)),
-          'files': files,
+          **shards,
       }
     info = {
         'format': FORMAT, 'format_version': FORMAT_VERSION,
@@ -138,7 +137,8 @@ def _checked_frames(
     raise InputError(
         f'video {video.name}: {frames.shape[1]}-d features, the others {feature_dim}-d'
     )
-  stored = frames.astype(np.dtype(storage_dtype).newbyteorder('<'))
+  with np.errstate(over='ignore', invalid='ignore'):  # refused below, by name
+    stored = frames.astype(np.dtype(storage_dtype).newbyteorder('<'))
   if not np.all(np.isfinite(stored)):
     raise InputError(
         f'video {video.name}: features not finite as {storage_dtype} (NaN, Inf,'

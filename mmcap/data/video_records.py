@@ -63,6 +63,7 @@ def write_videos(
     raise InputError(f'--stream={stream!r}: expected one of {list(STREAMS)}')
   if storage_dtype not in STORAGE_DTYPES:
     raise InputError(f'storage dtype {storage_dtype!r}: expected one of {STORAGE_DTYPES}')
+  prepared.check_positive('videos_per_shard', videos_per_shard)
   with prepared.atomic_directory(output_dir) as tmp_dir:
     rng = np.random.default_rng(order_seed)
     splits, feature_dim = {}, None
@@ -74,7 +75,12 @@ def write_videos(
 
       def serialize(video: Video, shard: int) -> bytes:
         nonlocal feature_dim
-        frames = np.asarray(load(video), np.dtype(storage_dtype).newbyteorder('<'))
+        frames = load(video)
+        with np.errstate(over='ignore', invalid='ignore'):  # refused below, by name
+          frames = np.asarray(frames, np.dtype(storage_dtype).newbyteorder('<'))
+        if frames.ndim != 2 or not frames.shape[0] or not frames.shape[1]:
+          raise InputError(f'video {video.name}: expected [T, D] features with T, D >= 1,'
+                           f' got shape {frames.shape}')
         if not np.all(np.isfinite(frames)):
           raise InputError(
               f'video {video.name}: features not finite as {storage_dtype} (beyond'
@@ -89,10 +95,10 @@ def write_videos(
         listed.append([video.name, video.label, int(frames.shape[0]), shard])
         return _example(len(listed) - 1, video, frames).SerializeToString()
 
-      files = prepared.write_shards(tmp_dir, split, members, videos_per_shard, rng, serialize)
+      shards = prepared.write_shards(tmp_dir, split, members, videos_per_shard, rng, serialize)
       splits[split] = {'num_videos': len(listed),
                        'num_frames': sum(v[2] for v in listed),
-                       'files': files, 'videos': listed}
+                       **shards, 'videos': listed}
     info = {
         'format': FORMAT, 'format_version': FORMAT_VERSION, 'stream': stream,
         'feature_dim': feature_dim, 'storage_dtype': storage_dtype,

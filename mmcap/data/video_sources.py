@@ -27,7 +27,7 @@ what was expected.
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -84,29 +84,12 @@ def read_msvd(
   return _videos(captioned, split_of), lambda video: np.stack(rows[video.name])
 
 
-def _lines(path: str, what: str) -> Iterator[tuple[int, str]]:
-  """(line number, line without its newline) of the file's non-blank lines."""
-  try:
-    f = open(path, encoding='utf-8')
-  except FileNotFoundError:
-    raise InputError(f'{path}: {what} not found') from None
-  except OSError as e:
-    raise InputError(f'{path}: cannot read the {what} ({e.strerror})') from None
-  with f:
-    try:
-      for n, line in enumerate(f, 1):
-        if line.strip():
-          yield n, line.rstrip('\r\n')
-    except UnicodeDecodeError as e:
-      raise InputError(f'{path}: not a UTF-8 text file ({e})') from None
-
-
 def _read_msvd_sentences(
     path: str, split: str, captioned: _Captioned, split_of: dict[str, str]
 ) -> None:
   """Adds a sents file's captions, numbering them on from those before."""
   sentid = sum(len(c) for c in captioned.values())
-  for n, line in _lines(path, 'MSVD sentences file'):
+  for n, line in sources.text_lines(path, 'MSVD sentences file'):
     name, tab, raw = line.partition('\t')
     name, tokens = name.strip(), sources.tokenize(raw)
     if not tab or not name:
@@ -125,7 +108,7 @@ def _read_msvd_features(
   """The float32 rows of each wanted video in a features file, in file
   order, and D (every line's, and `feature_dim` if given)."""
   rows, implied_names = {}, None
-  for index, (n, line) in enumerate(_lines(path, f'MSVD {layout} features file')):
+  for index, (n, line) in enumerate(sources.text_lines(path, f'MSVD {layout} features file')):
     fields = line.split(',')
     if layout == 'allframes':
       name, sep, _ = fields[0].partition('_frame_')
@@ -186,7 +169,7 @@ def read_msrvtt(
     raise InputError(f'{json_path}: MSR-VTT captions file not found') from None
   except OSError as e:
     raise InputError(f'{json_path}: cannot read the MSR-VTT captions file ({e.strerror})') from None
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+  except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
     raise InputError(f'{json_path}: not valid JSON ({e})') from None
   split_of = {}
   for i, entry in enumerate(_field(data, 'videos', list, '', json_path)):
@@ -219,9 +202,11 @@ def read_msrvtt(
     if not captions:
       raise InputError(f'{json_path}: video {name!r} has no sentence')
   videos = _videos(captioned, split_of)
-  frame_files.check_features(features_dir, videos, feature_dim)
-  return videos, lambda video: np.asarray(
-      frame_files.load_features(features_dir, video), np.float32)
+  if not frame_files.check_features(features_dir, videos, feature_dim):
+    # Every file has the first one's D, and no model learns from D = 0.
+    path = os.path.join(features_dir, f'{videos[0].name}.npy')
+    raise InputError(f'{path}: expected [T, D] features with D >= 1, got D = 0')
+  return videos, lambda video: frame_files.load_features(features_dir, video)
 
 
 def _field(obj, key: str, kind: type, where: str, path: str):
@@ -235,6 +220,8 @@ def _field(obj, key: str, kind: type, where: str, path: str):
   if not isinstance(value, kind) or isinstance(value, bool):
     raise InputError(
         f'{path}: {name} must be {kind.__name__}, got {type(value).__name__}')
+  if kind is int and not sources.is_int64(value):
+    raise InputError(f'{path}: {name} is {value}, beyond int64 (records store int64)')
   return value
 
 

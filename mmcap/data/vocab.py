@@ -17,21 +17,30 @@ PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
 
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
-  """Maps words to ids; id 0..3 are <pad>, <bos>, <eos>, <unk>."""
+  """Maps words to ids; id 0..3 are <pad>, <bos>, <eos>, <unk>.
+
+  The special-token strings are never words: '<eos>' or '<pad>' written in a
+  caption is text, not a control token, so it is never counted into the
+  vocabulary and encodes as <unk>, like any other unknown word. A caption's
+  tokens thus never yield <pad>, <bos> or <eos>, which shape a sequence.
+  """
 
   words: tuple[str, ...]
   min_count: int
 
   def __post_init__(self):
     object.__setattr__(
-        self, '_ids', {word: i for i, word in enumerate(self.words)}
+        self,
+        '_ids',
+        {word: i for i, word in enumerate(self.words) if word not in SPECIAL_TOKENS},
     )
 
   @classmethod
   def build(
       cls, sentences: Iterable[Sequence[str]], min_count: int
   ) -> 'Vocabulary':
-    """Keeps words seen at least `min_count` times, most frequent first."""
+    """Keeps words seen at least `min_count` times, most frequent first;
+    special-token strings are not words (see the class docstring)."""
     if min_count < 1:
       raise InputError(f'min_word_count must be >= 1, got {min_count}')
     counts = collections.Counter(w for s in sentences for w in s)
@@ -45,7 +54,8 @@ class Vocabulary:
     return len(self.words)
 
   def encode(self, tokens: Sequence[str]) -> list[int]:
-    """Token ids without <bos>/<eos>; unknown words become <unk>."""
+    """Token ids without <bos>/<eos>; unknown words become <unk>, and so do
+    the special-token strings ('a <eos> b' -> [a, <unk>, b])."""
     return [self._ids.get(t, UNK_ID) for t in tokens]
 
   def decode(self, ids: Iterable[int]) -> list[str]:
