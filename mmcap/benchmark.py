@@ -27,7 +27,8 @@ import jax
 
 from mmcap import errors
 from mmcap.core.benchmark import Settings
-from mmcap.errors import InputError
+from mmcap.core.files import check_output_path
+from mmcap.errors import InputError, WriteError
 from mmcap.tasks.activity import benchmark as activity
 from mmcap.tasks.captioning import benchmark as captioning
 from mmcap.tasks.video import benchmark as video
@@ -38,18 +39,22 @@ MODELS = tuple(name for task in TASKS for name in task.MODELS)
 
 _SIZE = flags.DEFINE_enum('size', 'cpu', ['cpu', 'paper'], 'Model and data sizes.')
 _MODELS = flags.DEFINE_list('models', list(MODELS), f'Any of {MODELS}.')
+BENCHMARKS = ('train', 'decode', 'retrieval', 'pipeline')
+
 _BENCHMARKS = flags.DEFINE_list(
-    'benchmarks', ['train', 'decode', 'retrieval'],
-    'Any of train, decode, retrieval, pipeline.')
-_BATCH = flags.DEFINE_integer('batch_size', None, 'Training batch (examples).')
+    'benchmarks', ['train', 'decode', 'retrieval'], f'Any of {BENCHMARKS}.')
+_BATCH = flags.DEFINE_integer(
+    'batch_size', None, 'Training batch (examples).', lower_bound=1)
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
-_UNROLL = flags.DEFINE_integer('unroll', 1, 'lax.scan unroll of the recurrences.')
+_UNROLL = flags.DEFINE_integer(
+    'unroll', 1, 'lax.scan unroll of the recurrences.', lower_bound=1)
 _VOCAB_MULTIPLE = flags.DEFINE_integer(
-    'vocab_multiple', 128, 'Logits padded to a multiple of this (1: none).')
-_STEPS = flags.DEFINE_integer('steps', 20, 'Timed repetitions.')
-_WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed repetitions after compiling.')
+    'vocab_multiple', 128, 'Logits padded to a multiple of this (1: none).', lower_bound=1)
+_STEPS = flags.DEFINE_integer('steps', 20, 'Timed repetitions.', lower_bound=1)
+_WARMUP = flags.DEFINE_integer(
+    'warmup', 3, 'Untimed repetitions after compiling.', lower_bound=0)
 _BEAMS = flags.DEFINE_list('beam_sizes', ['1', '3', '5'], 'Beam sizes to decode with.')
-_PEAK = flags.DEFINE_float('peak_tflops', None, 'Peak TFLOP/s for MFU.')
+_PEAK = flags.DEFINE_float('peak_tflops', None, 'Peak TFLOP/s for MFU.', lower_bound=0)
 _OUTPUT = flags.DEFINE_string('output', None, 'Append JSON lines to this file.')
 
 
@@ -60,6 +65,13 @@ def main(argv: list[str]) -> None:
   for name in _MODELS.value:
     if name not in MODELS:
       raise InputError(f'--models: {name!r} is not one of {MODELS}')
+  for name in _BENCHMARKS.value:
+    if name not in BENCHMARKS:
+      raise InputError(f'--benchmarks: {name!r} is not one of {BENCHMARKS}')
+  if not all(b.isdigit() and int(b) > 0 for b in _BEAMS.value):
+    raise InputError(f'--beam_sizes={",".join(_BEAMS.value)}: expected positive integers')
+  if _OUTPUT.value is not None:
+    check_output_path(_OUTPUT.value, '--output')
   settings = Settings(
       size=_SIZE.value, dtype=_DTYPE.value, batch_size=_BATCH.value,
       unroll=_UNROLL.value, vocab_multiple=_VOCAB_MULTIPLE.value,
@@ -78,10 +90,18 @@ def main(argv: list[str]) -> None:
       line = json.dumps(result)
       print(line, flush=True)
       if _OUTPUT.value:
-        with open(_OUTPUT.value, 'a') as f:
-          f.write(line + '\n')
+        _append(_OUTPUT.value, line)
       results.append(result)
   print_table(results)
+
+
+def _append(path: str, line: str) -> None:
+  """Appends one whole line (rows of earlier runs stay as they were)."""
+  try:
+    with open(path, 'a') as f:
+      f.write(line + '\n')
+  except OSError as error:
+    raise WriteError(f'--output={path}: not written ({error.strerror})') from error
 
 
 def print_table(results: list[dict]) -> None:

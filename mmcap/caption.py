@@ -15,8 +15,10 @@ import time
 import jax
 import ml_collections
 
-from mmcap.core.checkpoints import checkpoint_manager, require_checkpoints
-from mmcap.core.files import write_json
+from mmcap.core import workdir as workdir_identity
+from mmcap.core.checkpoints import require_checkpoints
+from mmcap.core.config import validate
+from mmcap.core.files import check_output_path, write_json
 from mmcap.core.placement import Placement
 from mmcap.core.trainer import Trainer
 from mmcap.errors import InputError
@@ -46,10 +48,14 @@ def caption(
     )
   if (split is None) == (features_path is None):
     raise InputError('give exactly one of --split and --features')
+  validate(config)
+  if output is not None:
+    check_output_path(output, '--output')
   require_checkpoints(workdir, 'caption with')
   placement = Placement.over_all_devices()
   task = CAPTION_TASKS[config.task](config, workdir, placement, with_dataset=split is not None)
-  state = Trainer(task, config, placement).restore(checkpoint_manager(workdir))
+  workdir_identity.check(workdir, config, task.workdir_files())
+  state = Trainer(task, config, placement).restore(workdir)
   if state is None:
     raise InputError(f'{workdir}/checkpoints: no checkpoint; train first')
   names = {}

@@ -213,10 +213,6 @@ def decoder(
         greedy, model, max_steps=max_steps, allow_unk=config.allow_unk
     )
   if config.method == 'sample':
-    if config.temperature <= 0:
-      raise InputError(
-          f'--config.decode.temperature={config.temperature}: must be > 0'
-      )
     return functools.partial(
         sample,
         model,

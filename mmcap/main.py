@@ -57,8 +57,16 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise errors.InputError(f'unexpected arguments: {argv[1:]}')
+  if not _WORKDIR.value.strip():
+    raise errors.InputError('--workdir is empty: expected a directory path')
+  unused = [f'--{f.name}' for f in (_SPLIT, _FEATURES, _OUTPUT) if flags.FLAGS[f.name].present]
+  if _MODE.value != 'caption' and unused:
+    raise errors.InputError(
+        f'{", ".join(unused)}: used by --mode=caption only, not --mode={_MODE.value}'
+    )
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+    errors.quiet_library_failures()
   print(
       f'JAX {jax.__version__}: process {jax.process_index()} of'
       f' {jax.process_count()}, devices {jax.devices()}'

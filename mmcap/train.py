@@ -10,6 +10,7 @@ import ml_collections
 
 from mmcap.core import loop
 from mmcap.core.checkpoints import require_checkpoints
+from mmcap.core.config import validate
 from mmcap.core.placement import Placement
 from mmcap.core.task import Task
 from mmcap.errors import InputError
@@ -33,6 +34,7 @@ def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str
 ) -> dict[str, float]:
   """Trains the config's task in `workdir`, then runs its evaluators."""
+  validate(config)
   placement = Placement.over_all_devices()
   task = build_task(config, workdir, placement)
   return loop.train_and_evaluate(task, config, workdir, placement)
@@ -43,6 +45,7 @@ def evaluate_workdir(
 ) -> dict[str, float]:
   """--mode=evaluate: the latest checkpoint of `workdir`, evaluated as at the
   end of training; rewrites WORKDIR/results.json."""
+  validate(config)
   require_checkpoints(workdir, 'evaluate')
   placement = Placement.over_all_devices()
   task = build_task(config, workdir, placement)

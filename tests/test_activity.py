@@ -11,7 +11,6 @@ import pytest
 
 from mmcap import fuse
 from mmcap import train
-from mmcap.core.checkpoints import checkpoint_manager
 from mmcap.errors import InputError
 
 from conftest import build_run, run_python
@@ -174,7 +173,7 @@ def test_resume_is_exact(tmp_path):
   train.train_and_evaluate(config(4), str(tmp_path / 'resumed'))
   train.train_and_evaluate(config(6), str(tmp_path / 'resumed'))
   params = [build_run(config(6), str(tmp_path / name))[1].restore(
-      checkpoint_manager(str(tmp_path / name))).params for name in ('straight', 'resumed')]
+      str(tmp_path / name)).params for name in ('straight', 'resumed')]
   jax.tree.map(np.testing.assert_array_equal, *params)
 
 
@@ -185,7 +184,7 @@ def test_a_model_that_sees_nothing_scores_at_chance(trained):
   workdir, _ = trained
   config = tiny_config()
   task, trainer, _ = build_run(config, workdir)
-  params = trainer.restore(checkpoint_manager(workdir)).params
+  params = trainer.restore(workdir).params
   blind = jax.tree_util.tree_map_with_path(
       lambda path, x: x * 0 if 'classifier' in str(path) else x, params)
   found = task.evaluate(config.evals.test_accuracy, blind).metrics

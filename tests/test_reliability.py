@@ -7,12 +7,14 @@ which has nothing to do with the parameters and would take most of the time.
 """
 
 import glob
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import jax
@@ -23,9 +25,11 @@ import pytest
 from mmcap import train
 from mmcap.core import evals
 from mmcap.core import steps
-from mmcap.core.checkpoints import checkpoint_manager
+from mmcap.core.checkpoints import saved_steps
 
-from conftest import REPO, build_run, tiny_config
+from mmcap.errors import InputError
+
+from conftest import REPO, build_run, run_python, tiny_config
 
 # A failed restore leaves Orbax's reads of the other arrays behind, which
 # complain when collected, in whichever test that is.
@@ -54,7 +58,7 @@ def no_evaluation(monkeypatch):
 
 def restored(workdir, config):
   """The step and parameters of the checkpoint a restart resumes from."""
-  state = build_run(config, workdir)[1].restore(checkpoint_manager(workdir))
+  state = build_run(config, workdir)[1].restore(workdir)
   return int(state.step), jax.device_get(state.params)
 
 
@@ -95,22 +99,24 @@ def read_until(proc, prefix):
   pytest.fail(f'ended with {proc.returncode} before {prefix!r}:\n{output}')
 
 
-def test_sigterm_saves_the_current_step_exits_and_resumes_exactly(
-    tmp_path, uninterrupted, capsys):
+@pytest.mark.parametrize('stop', [signal.SIGTERM, signal.SIGINT])  # SIGINT: Ctrl-C
+def test_stop_signal_saves_the_current_step_exits_and_resumes_exactly(
+    tmp_path, uninterrupted, capsys, stop):
   workdir = str(tmp_path / 'run')
   proc = start_training(workdir)
   read_until(proc, 'step 150:')
-  proc.send_signal(signal.SIGTERM)
+  proc.send_signal(stop)
   sent = time.monotonic()
   output = proc.communicate(timeout=60)[0]
   exit_seconds = time.monotonic() - sent
-  assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+  assert proc.returncode == 128 + stop, output[-3000:]
   assert exit_seconds < 15
-  found = re.search(r'^SIGTERM at step (\d+): checkpoint saved, exiting$', output, re.M)
+  found = re.search(rf'^{stop.name} at step (\d+): checkpoint saved, exiting$', output, re.M)
   assert found, output[-3000:]
+  assert 'Traceback' not in output
   stopped = int(found.group(1))
   assert 150 < stopped < STEPS and 'results' not in output
-  assert checkpoint_manager(workdir).latest_step() == stopped
+  assert max(saved_steps(os.path.join(workdir, 'checkpoints'))) == stopped
 
   train.train_and_evaluate(long_config(), workdir)
   assert f'resumed from checkpoint at step {stopped}\n' in capsys.readouterr().out
@@ -127,7 +133,7 @@ def test_sigkill_resumes_exactly_from_the_last_periodic_checkpoint(
   proc.kill()
   proc.communicate(timeout=60)
   assert proc.returncode == -signal.SIGKILL
-  last_saved = checkpoint_manager(workdir).latest_step()
+  last_saved = max(saved_steps(os.path.join(workdir, 'checkpoints')))
   assert last_saved in (100, 200)
 
   train.train_and_evaluate(long_config(), workdir)
@@ -175,7 +181,8 @@ def test_same_config_and_seed_give_identical_params(finished_run, tmp_path):
   assert_same_params(params, finished_run[1])
 
 
-@pytest.mark.parametrize('damage', [truncate_data_files, delete_manifest])
+@pytest.mark.parametrize('damage', [truncate_data_files, delete_manifest,
+                                    lambda step_dir: delete_item_directory(step_dir)])
 def test_corrupt_latest_checkpoint_is_reported_and_the_previous_used(
     finished_run, tmp_path, capsys, damage):
   workdir, checkpoints = copy_run(finished_run, tmp_path)
@@ -213,14 +220,163 @@ def test_save_cut_short_is_ignored_and_done_again(finished_run, tmp_path, capsys
   assert_same_params(params, finished_run[1])
 
 
+def delete_item_directory(step_dir):
+  shutil.rmtree(os.path.join(step_dir, 'default'))
+
+
+def test_step_corrupt_a_second_time_is_moved_aside_under_a_new_name(
+    finished_run, tmp_path, capsys):
+  workdir, checkpoints = copy_run(finished_run, tmp_path)
+  config = tiny_config()
+  config.num_train_steps = 6
+  for _ in range(2):
+    delete_item_directory(os.path.join(checkpoints, '6'))
+    train.train_and_evaluate(config, workdir)
+  warnings = capsys.readouterr().err.splitlines()
+  assert [w.split('; moved to ')[1] for w in warnings if w.startswith('warning:')] == [
+      f'{checkpoints}/6.corrupt, restored step 4', f'{checkpoints}/6.corrupt.1, restored step 4']
+  assert sorted(os.listdir(checkpoints)) == ['2', '4', '6', '6.corrupt', '6.corrupt.1']
+  assert_same_params(restored(workdir, config)[1], finished_run[1])
+
+
+def test_no_checkpoint_that_restores_is_one_line_and_moves_nothing(finished_run, tmp_path):
+  workdir, checkpoints = copy_run(finished_run, tmp_path)
+  for step in ('2', '4', '6'):
+    truncate_data_files(os.path.join(checkpoints, step))
+  result = run_python('-m', 'mmcap.main', '--config=tests/tiny_config.py',
+                      f'--workdir={workdir}', '--config.num_train_steps=6')
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert re.fullmatch(
+      rf'error: {checkpoints}: no checkpoint restores \(step 6: .*\); the config'
+      ' does not match them, or all are damaged; nothing was moved\n', result.stderr)
+  assert sorted(os.listdir(checkpoints)) == ['2', '4', '6']
+
+
 def test_checkpoints_of_another_config_are_refused_and_left_alone(
     finished_run, tmp_path):
   workdir, checkpoints = copy_run(finished_run, tmp_path)
   config = tiny_config()
   config.model.hidden_dim = 32
-  with pytest.raises(ValueError, match='not compatible with the stored shape'):
-    build_run(config, workdir)[1].restore(checkpoint_manager(workdir))
+  with pytest.raises(InputError, match='not compatible with the stored shape'):
+    build_run(config, workdir)[1].restore(workdir)
   assert sorted(os.listdir(checkpoints)) == ['2', '4', '6']
+
+
+def workdir_files(workdir):
+  return {name: open(os.path.join(workdir, name), 'rb').read()
+          for name in ('config.json', 'vocab.json', 'dataset_info.json')}
+
+
+def test_workdir_of_another_model_size_is_refused_before_anything_is_written(
+    finished_run, tmp_path):
+  workdir, checkpoints = copy_run(finished_run, tmp_path)
+  before = workdir_files(workdir)
+  config = tiny_config()
+  config.model.hidden_dim = 32
+  with pytest.raises(InputError, match=(
+      rf'^--config\.model\.hidden_dim is 32 in this run but 16 in {workdir}/config\.json,'
+      " which this workdir's checkpoints were trained with; use a new --workdir")):
+    train.train_and_evaluate(config, workdir)
+  assert workdir_files(workdir) == before
+  assert sorted(os.listdir(checkpoints)) == ['2', '4', '6']
+
+
+def test_workdir_of_another_vocabulary_of_the_same_size_is_refused(finished_run, tmp_path):
+  """The words of the workdir's checkpoints and of the dataset differ in
+  meaning (two swapped), not in number: resuming would train nonsense."""
+  workdir, _ = copy_run(finished_run, tmp_path)
+  with open(os.path.join(workdir, 'vocab.json')) as f:
+    vocab = json.load(f)
+  vocab['words'][4], vocab['words'][5] = vocab['words'][5], vocab['words'][4]
+  with open(os.path.join(workdir, 'vocab.json'), 'w') as f:
+    json.dump(vocab, f)
+  config = tiny_config()
+  config.num_train_steps = 8
+  with pytest.raises(InputError, match=(
+      rf'^vocab\.json: words\[4\] is "{vocab["words"][5]}" in this run but'
+      rf' "{vocab["words"][4]}" in {workdir}/vocab\.json')):
+    train.train_and_evaluate(config, workdir)
+
+
+def test_fields_that_keep_the_checkpoints_meaning_may_change(finished_run, tmp_path, capsys):
+  """More steps and another learning rate resume; the workdir's record of
+  how it was created is kept as it was."""
+  workdir, _ = copy_run(finished_run, tmp_path)
+  before = workdir_files(workdir)
+  config = tiny_config()
+  config.num_train_steps, config.optimizer.learning_rate = 8, 0.5
+  train.train_and_evaluate(config, workdir)
+  assert 'resumed from checkpoint at step 6' in capsys.readouterr().out
+  assert workdir_files(workdir) == before
+
+
+# Runs mmcap.main with the creation of one step's checkpoint directory
+# failing as on a full disk, from Orbax's background save thread.
+SAVE_FAILS_AT_STEP = r'''
+import errno, os, sys
+from absl import app
+from mmcap import errors, main
+failing, real_makedirs = sys.argv.pop(1) + '.orbax-checkpoint-tmp', os.makedirs
+def makedirs(path, *args, **kwargs):
+  if os.path.basename(os.fspath(path)) == failing:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+  return real_makedirs(path, *args, **kwargs)
+os.makedirs = makedirs
+app.run(main.main, flags_parser=errors.parse_flags)
+'''
+
+
+@pytest.mark.parametrize('failing_step', [200, 300])  # a periodic save, the last
+def test_failed_checkpoint_write_stops_the_run_keeping_the_last_good_one(
+    tmp_path, failing_step):
+  workdir = str(tmp_path / 'run')
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  result = subprocess.run(
+      [sys.executable, '-c', SAVE_FAILS_AT_STEP, str(failing_step),
+       '--config=tests/tiny_config.py', f'--workdir={workdir}',
+       '--config.num_train_steps=300', '--config.log_every_steps=50',
+       '--config.checkpoint_every_steps=100'],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert re.fullmatch(
+      rf'error: {checkpoints}: checkpoint not saved \(OSError: \[Errno 28\] No space'
+      rf' left on device: .*/{failing_step}\.orbax-checkpoint-tmp\S*\); run stopped,'
+      rf' latest complete checkpoint: {failing_step - 100}\n', result.stderr), result.stderr
+  assert f'step {failing_step}:' in result.stdout and 'results' not in result.stdout
+  assert saved_steps(checkpoints)[-1] == failing_step - 100
+  assert restored(workdir, tiny_config())[0] == failing_step - 100
+
+
+def can_mount():
+  probe = tempfile.mkdtemp()
+  try:
+    return subprocess.run(['mount', '--bind', probe, probe], capture_output=True).returncode == 0
+  except OSError:
+    return False
+  finally:
+    subprocess.run(['umount', probe], capture_output=True)
+    os.rmdir(probe)
+
+
+@pytest.mark.skipif(not can_mount(), reason='needs root and bind mounts')
+def test_checkpoints_made_read_only_mid_run_stop_it_within_seconds(tmp_path):
+  workdir = str(tmp_path / 'run')
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  proc = start_training(workdir)
+  read_until(proc, 'step 150:')
+  subprocess.run(['mount', '--bind', checkpoints, checkpoints], check=True)
+  try:
+    subprocess.run(['mount', '-o', 'remount,bind,ro', checkpoints], check=True)
+    made_read_only = time.monotonic()
+    output = proc.communicate(timeout=60)[0]
+    assert time.monotonic() - made_read_only < 30
+  finally:
+    subprocess.run(['umount', checkpoints], check=True)
+  assert proc.returncode == 2, output[-3000:]
+  errors = [line for line in output.splitlines() if 'error' in line.lower()]
+  assert len(errors) == 1 and errors[0].startswith(f'error: {checkpoints}: checkpoint not'
+                                                   ' saved (OSError: [Errno 30] Read-only'), output[-3000:]
+  assert saved_steps(checkpoints)[-1] == 100
 
 
 def test_nan_stops_naming_its_step_before_any_checkpoint_holds_it(

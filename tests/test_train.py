@@ -9,6 +9,7 @@ import pytest
 
 from mmcap import train
 from mmcap.core import evals
+from mmcap.core.placement import Placement
 from mmcap.errors import InputError
 
 from conftest import build_run, run_python, tiny_config
@@ -141,19 +142,14 @@ def test_image_models_beat_rnn_base_in_perplexity(demo_results):
 @pytest.mark.parametrize(
     'field, value, message',
     [
-        ('batch_size', 0, r'--config.batch_size=0: must be a positive multiple'),
         ('model.name', 'gpt', r'--config.model.name=.gpt.: expected one of'),
         ('optimizer.name', 'rmsprop', r'--config.optimizer.name=.rmsprop.'),
         ('evals.test_perplexity.split', 'dev', r"split 'dev' has no images"),
         ('best_metric', 'test/bleu_4', r"--config.best_metric='test/bleu_4': expected"),
         ('evals.val_perplexity.every_steps', 0, r"--config.best_metric='val/perplexity'"),
-        ('loss_weight', -20.0, r'--config.loss_weight=-20.0: expected a positive number'),
         ('optimizer.param_multipliers', (('^outptu/', 2.0, 0.0),),
          r"'\^outptu/' matches no parameter"),
-        ('model.dropout', 1.0, r'--config.model.dropout=1.0: expected a rate'),
-        ('log_every_steps', 0, r'--config.log_every_steps=0: expected a positive number'),
         ('evals.test_captions.kind', 'poems', r'--config.evals.test_captions.kind=.poems.'),
-        ('evals.val_perplexity.every_steps', -1, r'every_steps=-1: expected 0'),
         ('task', 'poetry', r'--config.task=.poetry.: expected one of'),
         ('dataset.source', 'prepared', r'--config.dataset.dir is required'),
     ],
@@ -165,6 +161,54 @@ def test_bad_config_is_named_and_writes_nothing(config, tmp_path, field, value, 
     section = section[part]
   section[name] = value
   workdir = tmp_path / 'run'
+  with pytest.raises(InputError, match=message):
+    train.train_and_evaluate(config, str(workdir))
+  assert not (workdir / 'checkpoints').exists()
+
+
+@pytest.mark.parametrize(
+    'field, value, expected',
+    [
+        ('batch_size', 0, 'a positive number'),
+        ('num_train_steps', 0, 'a positive number'),
+        ('log_every_steps', 0, 'a positive number'),
+        ('checkpoint_every_steps', -5, 'a positive number'),
+        ('loss_weight', -20.0, 'a positive number'),
+        ('optimizer.learning_rate', 0.0, 'a positive number'),
+        ('optimizer.grad_clip_norm', -1.0, r'a norm > 0, or 0 for no clipping'),
+        ('optimizer.momentum', 1.0, r'a rate in \[0, 1\)'),
+        ('model.dropout', 1.0, r'a rate in \[0, 1\)'),
+        ('model.hidden_dim', 0, 'a positive number'),
+        ('dataset.max_steps', 1, r'at least 2 \(a word and <eos>\)'),
+        ('decode.beam_size', 0, 'a positive number'),
+        ('evals.val_perplexity.every_steps', -1, r'0 \(only at the end\)'),
+        ('evals.test_retrieval.images_per_block', 0, 'a positive number'),
+    ],
+)
+def test_out_of_range_field_is_refused_before_any_work(
+    config, tmp_path, field, value, expected):
+  *sections, name = field.split('.')
+  section = config
+  for part in sections:
+    section = section[part]
+  section[name] = value
+  workdir = tmp_path / 'run'
+  with pytest.raises(InputError, match=rf'^--config\.{field}={value}: expected {expected}'):
+    train.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'missing'])
+def test_damaged_shard_is_named_at_start(config, tmp_path, damage):
+  workdir = tmp_path / 'run'
+  train.build_task(config, str(workdir), Placement.over_all_devices())  # the demo data
+  shard = sorted((workdir / 'demo_data').glob('train-*.tfrecord'))[0]
+  if damage == 'truncated':
+    os.truncate(shard, shard.stat().st_size - 1)
+    message = rf'^{shard}: \d+ bytes, but \d+ when prepared \(truncated or replaced\)'
+  else:
+    shard.unlink()
+    message = rf"^{shard}: missing shard of split 'train'"
   with pytest.raises(InputError, match=message):
     train.train_and_evaluate(config, str(workdir))
   assert not (workdir / 'checkpoints').exists()

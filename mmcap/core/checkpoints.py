@@ -1,16 +1,23 @@
-"""Orbax checkpoints of the train state, and a restore that steps past
-corrupt ones. docs/RELIABILITY.md lists what each failure does."""
+"""Orbax checkpoints of the train state: saves whose failure stops the run,
+and a restore that steps past corrupt ones. docs/RELIABILITY.md lists what
+each failure does."""
 
+import contextlib
 import math
 import os
 import sys
+from collections.abc import Callable, Iterator
 
 import jax
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 from mmcap.core.steps import TrainState
-from mmcap.errors import InputError
+from mmcap.errors import CheckpointWriteError, InputError, ignoring_closed_event_loops
+
+
+def checkpoints_dir(workdir: str) -> str:
+  return os.path.join(workdir, 'checkpoints')
 
 
 def checkpoint_manager(workdir: str) -> ocp.CheckpointManager:
@@ -22,72 +29,133 @@ def checkpoint_manager(workdir: str) -> ocp.CheckpointManager:
   replaces when that step is saved again.
   """
   return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      os.path.abspath(checkpoints_dir(workdir)),
       options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True),
   )
 
 
 def require_checkpoints(workdir: str, purpose: str) -> None:
   """Refuses a workdir without checkpoints, before anything is built."""
-  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+  if not os.path.isdir(checkpoints_dir(workdir)):
     raise InputError(f'{workdir}: no checkpoints to {purpose}; train first')
 
 
+def saved_steps(directory: str) -> list[int]:
+  """The steps whose save completed in a checkpoints directory (Orbax
+  renames a step's temporary directory to `<step>` when it is complete)."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: TrainState) -> None:
+  """Starts saving `state` at `step` (the write continues in the background);
+  a failed save, this one's or an earlier one's, raises CheckpointWriteError."""
+  _reporting_write_errors(manager, lambda: manager.save(step, args=ocp.args.StandardSave(state)))
+
+
+def check_saves(manager: ocp.CheckpointManager) -> None:
+  """Raises CheckpointWriteError if a background save has failed; does not
+  wait."""
+  _reporting_write_errors(manager, manager.check_for_errors)
+
+
+def wait_for_saves(manager: ocp.CheckpointManager) -> None:
+  """Waits for the save in progress; raises CheckpointWriteError if it
+  failed."""
+  _reporting_write_errors(manager, manager.wait_until_finished)
+
+
+def _reporting_write_errors(manager: ocp.CheckpointManager, call: Callable[[], object]) -> None:
+  try:
+    call()
+  except Exception as error:  # pylint: disable=broad-exception-caught
+    # Orbax reports a failed write (read-only, disk full, I/O error) with the
+    # exception of whatever failed, from its background threads.
+    steps = saved_steps(str(manager.directory))
+    raise CheckpointWriteError(
+        f'{manager.directory}: checkpoint not saved ({_one_line(error)}); run'
+        f' stopped, latest complete checkpoint: {steps[-1] if steps else "none"}'
+    ) from error
+
+
+def _one_line(error: Exception) -> str:
+  return f'{type(error).__name__}: ' + ' '.join(str(error).split())[:300]
+
+
 def restore_latest(
-    manager: ocp.CheckpointManager, abstract_state: TrainState
+    directory: str, abstract_state: TrainState
 ) -> TrainState | None:
-  """The latest checkpoint that restores, or None if there is none.
+  """The latest checkpoint in `directory` that restores, or None if there is
+  none.
 
   A checkpoint that fails to restore while an earlier one succeeds is
   corrupt (a file truncated or deleted after the save): each is reported in
-  one line and moved aside to `<step>.corrupt`, out of the manager's sight,
-  so that training saves that step again. If none restores, as with a config
-  that does not match the checkpoints, the latest one's error is raised and
-  nothing is moved.
+  one line and moved aside to `<step>.corrupt` (or `<step>.corrupt.N`), out
+  of Orbax's sight, so that training saves that step again. If none
+  restores, as with a config that does not match the checkpoints, an
+  InputError names the latest one's error and nothing is moved. Each step is
+  read by a manager of its own: a failed restore leaves a manager unable to
+  read the next step.
   """
-  previous_hook = sys.unraisablehook
-
-  def hook(unraisable):
-    # A failed Orbax restore leaves TensorStore reads that end after its
-    # event loop has closed, each then reporting this: noise, dropped.
-    if str(unraisable.exc_value) != 'Event loop is closed':
-      previous_hook(unraisable)
-
   errors, state = {}, None
-  sys.unraisablehook = hook
-  try:
-    for step in sorted(manager.all_steps(), reverse=True):
+  with _quiet_failed_reads():
+    for step in reversed(saved_steps(directory)):
       try:
-        state = manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+        state = _restore_step(directory, step, abstract_state)
         break
       except Exception as error:  # pylint: disable=broad-exception-caught
         # Orbax and TensorStore report a bad file with many exception types.
         errors[step] = error
-  finally:
-    sys.unraisablehook = previous_hook
   if state is None:
     if errors:
-      raise errors[max(errors)]
+      latest = max(errors)
+      raise InputError(
+          f'{directory}: no checkpoint restores (step {latest}:'
+          f' {_one_line(errors[latest])}); the config does not match them, or'
+          ' all are damaged; nothing was moved'
+      ) from errors[latest]
     return None
   for bad_step, error in errors.items():
-    aside = manager.directory / f'{bad_step}.corrupt'
-    number = 1
-    while aside.exists():  # the same step found corrupt before
-      aside, number = manager.directory / f'{bad_step}.corrupt.{number}', number + 1
+    aside = _unused_name(os.path.join(directory, f'{bad_step}.corrupt'))
     if jax.process_index() == 0:
-      (manager.directory / str(bad_step)).rename(aside)
-    detail = ' '.join(str(error).split())[:300]
+      os.rename(os.path.join(directory, str(bad_step)), aside)
     print(
-        f'warning: checkpoint {bad_step} does not restore'
-        f' ({type(error).__name__}: {detail}); moved to {aside}, restored'
-        f' step {step}',
+        f'warning: checkpoint {bad_step} does not restore ({_one_line(error)});'
+        f' moved to {aside}, restored step {step}',
         file=sys.stderr,
         flush=True,
     )
   if errors:
     multihost_utils.sync_global_devices('corrupt checkpoints moved aside')
-    manager.reload()
   return state
+
+
+@contextlib.contextmanager
+def _quiet_failed_reads() -> Iterator[None]:
+  """Drops the reports of the TensorStore reads a failed restore leaves,
+  which end after its event loop has closed."""
+  previous_hook = sys.unraisablehook
+  sys.unraisablehook = ignoring_closed_event_loops(previous_hook)
+  try:
+    yield
+  finally:
+    sys.unraisablehook = previous_hook
+
+
+def _restore_step(directory: str, step: int, abstract_state: TrainState) -> TrainState:
+  options = ocp.CheckpointManagerOptions(create=False)
+  with ocp.CheckpointManager(os.path.abspath(directory), options=options) as manager:
+    return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def _unused_name(path: str) -> str:
+  """`path`, or `path.N` for the first N not taken (a step found corrupt
+  before keeps its first copy)."""
+  candidate, number = path, 1
+  while os.path.exists(candidate):
+    candidate, number = f'{path}.{number}', number + 1
+  return candidate
 
 
 class BestCheckpoint:
@@ -124,15 +192,26 @@ class BestCheckpoint:
     for later in self.manager.all_steps():
       if later >= step:  # Orbax saves only steps after its latest
         self.manager.delete(later)
-    if not self.manager.save(
+    saved = []
+    _reporting_write_errors(self.manager, lambda: saved.append(self.manager.save(
         step, args=ocp.args.StandardSave(state), metrics={'value': float(value)}
-    ):
+    )))
+    if not saved[0]:
       return False
     self.step, self.value = step, float(value)
     return True
 
   def restore(self, abstract_state: TrainState) -> TrainState:
-    self.manager.wait_until_finished()
-    return self.manager.restore(
-        self.step, args=ocp.args.StandardRestore(abstract_state)
-    )
+    """The best state; an InputError in one line if it does not restore."""
+    wait_for_saves(self.manager)
+    try:
+      with _quiet_failed_reads():
+        return self.manager.restore(
+            self.step, args=ocp.args.StandardRestore(abstract_state)
+        )
+    except Exception as error:  # pylint: disable=broad-exception-caught
+      raise InputError(
+          f'{self.manager.directory}: the best checkpoint (step {self.step})'
+          f' does not restore ({_one_line(error)}); move it away to evaluate'
+          ' without it'
+      ) from error

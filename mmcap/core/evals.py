@@ -42,18 +42,12 @@ def evaluator(
 
 
 def check(config: ml_collections.ConfigDict, kinds: tuple[str, ...]) -> None:
-  """Refuses an evaluator of an unknown kind or with a negative period, and
-  a best metric that no evaluator computes during training."""
+  """Refuses an evaluator of an unknown kind, and a best metric that no evaluator computes during training."""
   for name, settings in config.evals.items():
     if settings.kind not in kinds:
       raise InputError(
           f'--config.evals.{name}.kind={settings.kind!r}: expected one of'
           f' {list(kinds)}'
-      )
-    if settings.every_steps < 0:
-      raise InputError(
-          f'--config.evals.{name}.every_steps={settings.every_steps}: expected'
-          ' 0 (only at the end) or a positive number of steps'
       )
   if config.best_metric:
     if '/' not in config.best_metric or not _periodic(config):

@@ -19,11 +19,11 @@ from clu import metric_writers
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
+from mmcap.core import checkpoints
 from mmcap.core import evals
+from mmcap.core import workdir as workdir_identity
 from mmcap.core.checkpoints import BestCheckpoint, checkpoint_manager
-from mmcap.core.files import write_json
 from mmcap.core.placement import Placement, process_batch_size
 from mmcap.core.task import Task
 from mmcap.core.trainer import Trainer
@@ -38,30 +38,26 @@ def train_and_evaluate(
 ) -> dict[str, float]:
   """Trains (resuming from `workdir` if it holds a checkpoint) and evaluates.
 
-  SIGTERM (how preemptible machines are stopped) saves a checkpoint at the
-  current step and exits with status 143 (128 + SIGTERM) without evaluating:
+  SIGTERM (how preemptible machines are stopped) or Ctrl-C (SIGINT) saves a
+  checkpoint at the current step and exits with status 143 (128 + SIGTERM;
+  130 for SIGINT) without evaluating:
   not 0, so that a scheduler does not take the run for finished. A non-finite
   loss, gradient norm or parameter norm raises FloatingPointError naming its
   step, at the next log step or checkpoint, before that checkpoint is saved.
   """
   batch_size = process_batch_size(config.batch_size, 'batch_size')
-  for field in ('num_train_steps', 'log_every_steps', 'checkpoint_every_steps'):
-    if config[field] < 1:
-      raise InputError(f'--config.{field}={config[field]}: expected a positive number')
+  workdir_identity.check(workdir, config, task.workdir_files())
   trainer = Trainer(task, config, placement)
-  os.makedirs(workdir, exist_ok=True)
   is_main = jax.process_index() == 0
   if is_main:
-    for name, value in task.workdir_files().items():
-      write_json(os.path.join(workdir, name), value)
-    write_json(os.path.join(workdir, 'config.json'), config.to_dict())
-  manager = checkpoint_manager(workdir)
-  best = _best_checkpoint(config, workdir)
-  state = trainer.restore(manager)
+    workdir_identity.record(workdir, config, task.workdir_files())
+  state = trainer.restore(workdir)
   if state is None:
     state = trainer.initial_state(config.seed)
   else:
     print(f'resumed from checkpoint at step {int(state.step)}')
+  manager = checkpoint_manager(workdir)
+  best = _best_checkpoint(config, workdir)
   start_step = int(state.step)
 
   writer = metric_writers.create_default_writer(
@@ -71,18 +67,19 @@ def train_and_evaluate(
       task.train_batches(batch_size, skip_batches=start_step), placement.to_global
   )
   pending, last_time, last_step = [], time.perf_counter(), start_step
-  with _sigterm_received() as sigterm:
+  with _stop_signals() as stop_signal:
     try:
       for step in range(start_step + 1, config.num_train_steps + 1):
         state, step_metrics = trainer.train_step(state, next(batches))
         pending.append(step_metrics)
-        stop = sigterm.is_set()
+        stop = stop_signal.received is not None
         log = step % config.log_every_steps == 0 or step == config.num_train_steps
         save = (
             step % config.checkpoint_every_steps == 0
             or step == config.num_train_steps
             or stop
         )
+        checkpoints.check_saves(manager)
         if log or save:
           fetched = jax.device_get(pending)
           _check_finite(fetched, step + 1 - len(fetched), manager.latest_step())
@@ -94,7 +91,7 @@ def train_and_evaluate(
           if is_main:
             _print_log(step, scalars, config.num_train_steps)
         if save:
-          manager.save(step, args=ocp.args.StandardSave(state))
+          checkpoints.save(manager, step, state)
         if stop:
           break
         found = evals.during_training(task, config, step, state, best)
@@ -102,16 +99,17 @@ def train_and_evaluate(
           writer.write_scalars(step, found)
     finally:
       # Never exit with a save half-written.
-      manager.wait_until_finished()
+      checkpoints.wait_for_saves(manager)
       if best:
-        best.manager.wait_until_finished()
-    if sigterm.is_set():
+        checkpoints.wait_for_saves(best.manager)
+    if stop_signal.received is not None:
       writer.flush()
       print(
-          f'SIGTERM at step {int(state.step)}: checkpoint saved, exiting',
+          f'{stop_signal.received.name} at step {int(state.step)}: checkpoint'
+          ' saved, exiting',
           flush=True,
       )
-      raise SystemExit(128 + signal.SIGTERM)
+      raise SystemExit(128 + stop_signal.received)
 
   results = evals.final_results(
       task, config, workdir, state, best, trainer.abstract_state
@@ -126,8 +124,9 @@ def evaluate_workdir(
 ) -> dict[str, float]:
   """--mode=evaluate: the latest (and the best) checkpoint of a workdir,
   evaluated by the enabled evaluators, as at the end of training."""
+  workdir_identity.check(workdir, config, task.workdir_files())
   trainer = Trainer(task, config, placement)
-  state = trainer.restore(checkpoint_manager(workdir))
+  state = trainer.restore(workdir)
   if state is None:
     raise InputError(f'{workdir}/checkpoints: no checkpoint; train first')
   best = _best_checkpoint(config, workdir)
@@ -181,22 +180,40 @@ def _on_device(batches: Iterator, to_global, ahead: int = 2) -> Iterator:
     queue.extend(map(to_global, itertools.islice(batches, 1)))
 
 
-@contextlib.contextmanager
-def _sigterm_received() -> Iterator[threading.Event]:
-  """An event that SIGTERM sets, instead of ending the process, while inside.
+class _StopSignal:
+  """The first stop signal received (a signal.Signals), or None."""
 
-  Python handles signals in the main thread only; elsewhere SIGTERM keeps its
-  previous handling and the event is never set.
+  received: signal.Signals | None = None
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[_StopSignal]:
+  """While inside, SIGTERM and SIGINT (Ctrl-C) are recorded instead of ending
+  the process, so that the loop stops between steps, with its checkpoint
+  saved. A KeyboardInterrupt raised anywhere in a step could leave XLA's and
+  Orbax's threads working on buffers that the exiting interpreter frees. A
+  second Ctrl-C ends the process at once.
+
+  Python handles signals in the main thread only; elsewhere the signals keep
+  their previous handling and nothing is recorded.
   """
-  received = threading.Event()
+  stop = _StopSignal()
   if threading.current_thread() is not threading.main_thread():
-    yield received
+    yield stop
     return
-  previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+
+  def record(signum, frame):
+    del frame
+    if stop.received == signal.SIGINT == signum:
+      os._exit(128 + signum)  # pylint: disable=protected-access
+    stop.received = stop.received or signal.Signals(signum)
+
+  previous = {s: signal.signal(s, record) for s in (signal.SIGTERM, signal.SIGINT)}
   try:
-    yield received
+    yield stop
   finally:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+    for s, handler in previous.items():
+      signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def _check_finite(

@@ -116,11 +116,6 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     step += [optax.trace(decay=config.momentum)] if config.momentum else []
   else:
     step = [optax.scale_by_adam(), optax.scale_by_schedule(schedule)]
-  if config.grad_clip_norm < 0:
-    raise InputError(
-        f'--config.optimizer.grad_clip_norm={config.grad_clip_norm}: expected'
-        ' a norm, or 0 for no clipping'
-    )
   clip = config.grad_clip_norm
   weight_decay = config.weight_decay
   return optax.chain(

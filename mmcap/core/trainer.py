@@ -6,13 +6,11 @@ import functools
 import jax
 import jax.numpy as jnp
 import ml_collections
-import orbax.checkpoint as ocp
 
 from mmcap.core import checkpoints
 from mmcap.core import steps
 from mmcap.core.placement import Placement
 from mmcap.core.task import Task
-from mmcap.errors import InputError
 
 
 class Trainer:
@@ -22,10 +20,6 @@ class Trainer:
       self, task: Task, config: ml_collections.ConfigDict, placement: Placement
   ):
     self.task = task
-    if not config.loss_weight > 0:
-      raise InputError(
-          f'--config.loss_weight={config.loss_weight}: expected a positive number'
-      )
     self.optimizer = steps.make_optimizer(config.optimizer)
     abstract_state = jax.eval_shape(self._init_state, jax.random.key(0))
     self.state_sharding = jax.tree.map(lambda _: placement.replicated, abstract_state)
@@ -61,6 +55,9 @@ class Trainer:
         jax.random.key(seed)
     )
 
-  def restore(self, manager: ocp.CheckpointManager) -> steps.TrainState | None:
-    """The latest checkpoint that restores (see checkpoints.restore_latest)."""
-    return checkpoints.restore_latest(manager, self.abstract_state)
+  def restore(self, workdir: str) -> steps.TrainState | None:
+    """The latest checkpoint of `workdir` that restores (see
+    checkpoints.restore_latest)."""
+    return checkpoints.restore_latest(
+        checkpoints.checkpoints_dir(workdir), self.abstract_state
+    )
