@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any
 
+import ml_collections
+
 from mmcap.core import checkpoints
 from mmcap.core.files import write_json
 from mmcap.errors import InputError, WriteError
@@ -20,7 +22,7 @@ CONFIG_FILE = 'config.json'
 IDENTITY_FIELDS = ('task', 'model')
 
 
-def check(workdir: str, config: Any, files: dict[str, Any]) -> None:
+def check(workdir: str, config: ml_collections.ConfigDict, files: dict[str, Any]) -> None:
   """Raises InputError naming the first difference if `workdir` holds
   checkpoints trained with another task or model than `config`, or with
   other `files` (a task's workdir_files: vocabulary, dataset info)."""
@@ -32,7 +34,7 @@ def check(workdir: str, config: Any, files: dict[str, Any]) -> None:
     _check_file(workdir, name, value, f'{name}: ')
 
 
-def record(workdir: str, config: Any, files: dict[str, Any]) -> None:
+def record(workdir: str, config: ml_collections.ConfigDict, files: dict[str, Any]) -> None:
   """Writes the identity files: all of them in a workdir without
   checkpoints, only the missing ones beside checkpoints (which `check` has
   found identical). config.json holds the whole config of the run that
