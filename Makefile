@@ -21,7 +21,7 @@ demo: $(INSTALLED)
 	$(VENV)/bin/python -m mmcap.main --config=configs/demo.py --workdir=$(WORKDIR)
 
 test: $(INSTALLED)
-	$(VENV)/bin/python -m pytest -q -n auto tests
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile tests
 
 clean:
 	rm -rf $(VENV) runs
