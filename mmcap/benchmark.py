@@ -68,7 +68,7 @@ def main(argv: list[str]) -> None:
   for name in _BENCHMARKS.value:
     if name not in BENCHMARKS:
       raise InputError(f'--benchmarks: {name!r} is not one of {BENCHMARKS}')
-  if not all(b.isdigit() and int(b) > 0 for b in _BEAMS.value):
+  if not all(b.isdecimal() and int(b) > 0 for b in _BEAMS.value):
     raise InputError(f'--beam_sizes={",".join(_BEAMS.value)}: expected positive integers')
   if _OUTPUT.value is not None:
     check_output_path(_OUTPUT.value, '--output')

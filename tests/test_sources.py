@@ -133,3 +133,8 @@ def test_transposed_mat_is_caught(tmp_path):
   scipy.io.savemat(path, {'feats': np.zeros((3, 5))})  # (N, D): wrong layout
   with pytest.raises(InputError, match=r'\(D, N\) with N = 3'):
     sources.load_features(path, 3)
+
+
+def test_file_names_of_digit_like_characters_are_not_numbers():
+  """'²' passes str.isdigit but not int(): such names give no image ids."""
+  assert sources._image_ids([{'filename': '².jpg'}, {'filename': '3.jpg'}]) is None  # pylint: disable=protected-access

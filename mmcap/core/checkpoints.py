@@ -45,7 +45,7 @@ def saved_steps(directory: str) -> list[int]:
   renames a step's temporary directory to `<step>` when it is complete)."""
   if not os.path.isdir(directory):
     return []
-  return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+  return sorted(int(name) for name in os.listdir(directory) if name.isdecimal())
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: TrainState) -> None:

@@ -124,7 +124,7 @@ def _image_ids(entries: list) -> list[int] | None:
       os.path.splitext(str(e.get('filename', '')))[0] if isinstance(e, dict) else ''
       for e in entries
   ]
-  if all(s.isdigit() for s in stems) and len(set(map(int, stems))) == len(stems):
+  if all(s.isdecimal() for s in stems) and len(set(map(int, stems))) == len(stems):
     return [int(s) for s in stems]
   return None
 

@@ -33,7 +33,7 @@ def read_split(lists_dir: str, split: int) -> tuple[list[str], list[Video]]:
   classes = []
   for n, line in _lines(path):
     label, _, name = line.partition(' ')
-    if not label.isdigit() or int(label) != len(classes) + 1 or not name:
+    if not label.isdecimal() or int(label) != len(classes) + 1 or not name:
       raise InputError(f'{path}:{n}: expected "{len(classes) + 1} <Class>", got {line!r}')
     classes.append(name)
   labels = {name: i for i, name in enumerate(classes)}
@@ -49,7 +49,7 @@ def read_split(lists_dir: str, split: int) -> tuple[list[str], list[Video]]:
             f' classInd.txt, got {line!r}'
         )
       label = labels[folder]
-      if given and (not given.isdigit() or int(given) != label + 1):
+      if given and (not given.isdecimal() or int(given) != label + 1):
         raise InputError(
             f'{path}:{n}: label {given!r}, but {folder} is {label + 1} in classInd.txt'
             f' (labels are 1..{len(classes)})'
