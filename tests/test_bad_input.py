@@ -64,6 +64,9 @@ MAIN_CASES = [
     ('vocabulary not JSON', [TINY, '--workdir={d}/w12', '--config.dataset.source=prepared',
                              '--config.dataset.dir={d}/vocab_garbage'],
      '{d}/vocab_garbage/vocab.json', '{d}/w12'),
+    ('caption: workdir vocabulary damaged', [TINY, '--workdir={bad_vocab}', '--mode=caption',
+                                              '--features={d}/full.npy'],
+     '{bad_vocab}/vocab.json', None),
     ('caption: both split and features', [TINY, '--workdir={trained}', '--mode=caption',
                                           '--split=test', '--features={d}/text.npy'],
      '--split and --features', None),
@@ -147,11 +150,15 @@ def inputs(tmp_path_factory):
   subprocess.run(['cp', '-r', trained, damaged], check=True)
   with open(os.path.join(damaged, 'config.json'), 'w') as f:
     f.write('{"task": ')
+  bad_vocab = os.path.join(d, 'bad_vocab')
+  subprocess.run(['cp', '-r', trained, bad_vocab], check=True)
+  with open(os.path.join(bad_vocab, 'vocab.json'), 'wb') as f:
+    f.write(b'\xff\xfe{')
   vocab_garbage = os.path.join(d, 'vocab_garbage')
   subprocess.run(['cp', '-r', os.path.join(trained, 'demo_data'), vocab_garbage], check=True)
   with open(os.path.join(vocab_garbage, 'vocab.json'), 'w') as f:
     f.write('[')
-  return {'d': d, 'trained': trained, 'damaged': damaged}
+  return {'d': d, 'trained': trained, 'damaged': damaged, 'bad_vocab': bad_vocab}
 
 
 def run_cases(module, cases, names, tmp_path_factory):

@@ -22,7 +22,7 @@ from mmcap.data import video_captions
 from mmcap.data import video_records
 from mmcap.data import video_sources
 from mmcap.data.vocab import SPECIAL_TOKENS, UNK_ID, Vocabulary
-from mmcap.errors import InputError
+from mmcap.errors import InputError, WriteError
 
 from conftest import REPO, run_python
 
@@ -238,3 +238,11 @@ def test_interrupted_prepare_leaves_nothing(tmp_path, stop, status, stderr):
   _, err = proc.communicate(timeout=60)
   assert (proc.returncode, err) == (status, stderr)
   assert sorted(os.listdir(tmp_path)) == ['dataset.json', 'f.npy']
+
+
+def test_shard_that_cannot_be_written_is_a_write_error(tmp_path):
+  """TensorFlow's own error (here: the directory is gone, as on a full or
+  unmounted disk) becomes one line naming the shard."""
+  with pytest.raises(WriteError, match=rf'^{tmp_path}/gone/train-00000-of-00001\.tfrecord: not written'):
+    prepared.write_shards(str(tmp_path / 'gone'), 'train', [b'x'], 10,
+                          np.random.default_rng(0), lambda member, shard: member)

@@ -29,7 +29,9 @@ def read_json(path: str, missing: str) -> Any:
       return json.load(f)
   except FileNotFoundError:
     raise InputError(f'{path}: not found; {missing}') from None
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+  except OSError as e:
+    raise InputError(f'{path}: cannot read ({e.strerror})') from None
+  except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
     raise InputError(f'{path}: not valid JSON ({e})') from None
 
 
@@ -154,9 +156,13 @@ def write_shards(
   files = []
   for shard in range(num_shards):
     files.append(f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord')
-    with tf.io.TFRecordWriter(os.path.join(directory, files[-1])) as writer:
-      for member in members[shard::num_shards]:
-        writer.write(serialize(member, shard))
+    path = os.path.join(directory, files[-1])
+    try:
+      with tf.io.TFRecordWriter(path) as writer:
+        for member in members[shard::num_shards]:
+          writer.write(serialize(member, shard))
+    except tf.errors.OpError as e:  # a full disk, a directory gone
+      raise WriteError(f'{path}: not written ({e.message})') from None
   sizes = [os.path.getsize(os.path.join(directory, name)) for name in files]
   return {'files': files, 'file_sizes': sizes}
 

@@ -85,11 +85,14 @@ class Vocabulary:
         data = json.load(f)
     except FileNotFoundError:
       raise InputError(f'{path}: vocabulary file not found') from None
-    except json.JSONDecodeError as e:
+    except OSError as e:
+      raise InputError(f'{path}: cannot read ({e.strerror})') from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
       raise InputError(f'{path}: not valid JSON ({e})') from None
     words = data.get('words') if isinstance(data, dict) else None
     if (
         not isinstance(words, list)
+        or not all(isinstance(w, str) for w in words)
         or tuple(words[:4]) != SPECIAL_TOKENS
         or not isinstance(data.get('min_count'), int)
     ):
