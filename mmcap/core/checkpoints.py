@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import jax
 from jax.experimental import multihost_utils
@@ -14,6 +15,8 @@ import orbax.checkpoint as ocp
 
 from mmcap.core.steps import TrainState
 from mmcap.errors import CheckpointWriteError, InputError, ignoring_closed_event_loops
+
+T = TypeVar('T')
 
 
 def checkpoints_dir(workdir: str) -> str:
@@ -66,9 +69,11 @@ def wait_for_saves(manager: ocp.CheckpointManager) -> None:
   _reporting_write_errors(manager, manager.wait_until_finished)
 
 
-def _reporting_write_errors(manager: ocp.CheckpointManager, call: Callable[[], object]) -> None:
+def _reporting_write_errors(manager: ocp.CheckpointManager, call: Callable[[], T]) -> T:
+  """`call()`'s result; its error, as one a failed save raises, becomes a
+  CheckpointWriteError naming the directory and the latest complete step."""
   try:
-    call()
+    return call()
   except Exception as error:  # pylint: disable=broad-exception-caught
     # Orbax reports a failed write (read-only, disk full, I/O error) with the
     # exception of whatever failed, from its background threads.
@@ -192,11 +197,9 @@ class BestCheckpoint:
     for later in self.manager.all_steps():
       if later >= step:  # Orbax saves only steps after its latest
         self.manager.delete(later)
-    saved = []
-    _reporting_write_errors(self.manager, lambda: saved.append(self.manager.save(
+    if not _reporting_write_errors(self.manager, lambda: self.manager.save(
         step, args=ocp.args.StandardSave(state), metrics={'value': float(value)}
-    )))
-    if not saved[0]:
+    )):
       return False
     self.step, self.value = step, float(value)
     return True

@@ -42,7 +42,8 @@ def evaluator(
 
 
 def check(config: ml_collections.ConfigDict, kinds: tuple[str, ...]) -> None:
-  """Refuses an evaluator of an unknown kind, and a best metric that no evaluator computes during training."""
+  """Refuses an evaluator of an unknown kind, and a best metric that no
+  evaluator computes during training."""
   for name, settings in config.evals.items():
     if settings.kind not in kinds:
       raise InputError(

@@ -46,11 +46,12 @@ def train_and_evaluate(
   step, at the next log step or checkpoint, before that checkpoint is saved.
   """
   batch_size = process_batch_size(config.batch_size, 'batch_size')
-  workdir_identity.check(workdir, config, task.workdir_files())
+  identity_files = task.workdir_files()
+  workdir_identity.check(workdir, config, identity_files)
   trainer = Trainer(task, config, placement)
   is_main = jax.process_index() == 0
   if is_main:
-    workdir_identity.record(workdir, config, task.workdir_files())
+    workdir_identity.record(workdir, config, identity_files)
   state = trainer.restore(workdir)
   if state is None:
     state = trainer.initial_state(config.seed)

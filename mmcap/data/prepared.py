@@ -153,7 +153,7 @@ def write_shards(
 
   members = [members[i] for i in rng.permutation(len(members))]
   num_shards = -(-len(members) // per_shard)
-  files = []
+  files, sizes = [], []
   for shard in range(num_shards):
     files.append(f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord')
     path = os.path.join(directory, files[-1])
@@ -163,7 +163,7 @@ def write_shards(
           writer.write(serialize(member, shard))
     except tf.errors.OpError as e:  # a full disk, a directory gone
       raise WriteError(f'{path}: not written ({e.message})') from None
-  sizes = [os.path.getsize(os.path.join(directory, name)) for name in files]
+    sizes.append(os.path.getsize(path))
   return {'files': files, 'file_sizes': sizes}
 
 
@@ -178,9 +178,10 @@ def check_shards(dataset_dir: str, info: dict) -> None:
       path = os.path.join(dataset_dir, name)
       if not os.path.isfile(path):
         raise InputError(f'{path}: missing shard of split {split!r}; prepare the dataset again')
-      if size is not None and os.path.getsize(path) != size:
+      found = os.path.getsize(path)
+      if size is not None and found != size:
         raise InputError(
-            f'{path}: {os.path.getsize(path)} bytes, but {size} when prepared'
+            f'{path}: {found} bytes, but {size} when prepared'
             ' (truncated or replaced); prepare the dataset again'
         )
 
