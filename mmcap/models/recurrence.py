@@ -194,7 +194,9 @@ class ReluRNN(nn.Module):
 
 class VocabularyLogits(nn.Module):
   """The softmax layer's logits over the vocabulary padded to a multiple of
-  `vocab_multiple` (for matmul tiling); padding columns get -1e9."""
+  `vocab_multiple` (for matmul tiling); padding columns get -1e9 added, a
+  constant whose gradient is the identity (a `where` would cost a select
+  over the logits in the backward pass)."""
 
   vocab_size: int
   vocab_multiple: int
@@ -207,4 +209,4 @@ class VocabularyLogits(nn.Module):
     logits = nn.Dense(
         padded, kernel_init=symmetric_uniform(self.init_scale), dtype=self.dtype
     )(x).astype(jnp.float32)
-    return jnp.where(jnp.arange(padded) < self.vocab_size, logits, -1e9)
+    return logits + jnp.where(jnp.arange(padded) < self.vocab_size, 0.0, -1e9)
