@@ -266,3 +266,49 @@ def test_every_captioner_follows_the_protocol(name):
                              rtol=1e-6, atol=1e-6)
   logits, _ = apply(model.decode_step, apply(model.init_decode, features), inputs[:, 0])
   assert logits.shape == (BATCH, 16)
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'relu'])
+@pytest.mark.parametrize('masked', [False, True])
+def test_recurrence_gradient_equals_autodiff_of_a_plain_scan(cell, masked):
+  # scan_recurrence's hand-written gradient (the kernel's as one matmul after
+  # the loop) against jax.grad of the same steps in a plain lax.scan: of the
+  # kernel, the initial carry and the inputs, through hidden states and the
+  # final carry alike.
+  from mmcap.models import recurrence  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  batch, steps_, hidden = 3, 5, 4
+  cell_fn = {'lstm': recurrence.lstm_cell, 'relu': recurrence.relu_cell}[cell]
+  gates = 4 * hidden if cell == 'lstm' else hidden
+  normal = lambda *shape: rng.normal(size=shape).astype(np.float32)
+  carry = (normal(batch, hidden), normal(batch, hidden)) if cell == 'lstm' else normal(batch, hidden)
+  kernel, inputs = normal(hidden, gates), normal(batch, steps_, gates)
+  keep = (rng.random((batch, steps_)) < 0.6).astype(np.float32) if masked else None
+  hidden_weights = normal(batch, steps_, hidden)
+  carry_weights = jax.tree.map(lambda x: normal(*x.shape), carry)
+
+  def plain_scan(kernel, carry, inputs):
+    def step(carry, xs):
+      new, _ = recurrence.recurrent_step(cell_fn, kernel, carry, xs[0])
+      if masked:
+        new = jax.tree.map(lambda n, o: jnp.where(xs[1][:, None] > 0, n, o), new, carry)
+      return new, jax.tree.leaves(new)[0]
+    time_major = (jnp.swapaxes(inputs, 0, 1), None if keep is None else keep.T)
+    carry, hidden_tbh = jax.lax.scan(step, carry, time_major)
+    return carry, jnp.swapaxes(hidden_tbh, 0, 1)
+
+  def loss(scan):
+    def fn(kernel, carry, inputs):
+      final, hidden_bth = scan(kernel, carry, inputs)
+      return jnp.sum(hidden_bth * hidden_weights) + sum(
+          jnp.sum(a * w) for a, w in zip(jax.tree.leaves(final), jax.tree.leaves(carry_weights)))
+    return fn
+
+  ours = lambda kernel, carry, inputs: recurrence.scan_recurrence(
+      cell_fn, kernel, carry, inputs, keep)
+  np.testing.assert_allclose(loss(ours)(kernel, carry, inputs),
+                             loss(plain_scan)(kernel, carry, inputs), rtol=1e-6)
+  got = jax.grad(loss(ours), (0, 1, 2))(kernel, carry, inputs)
+  want = jax.grad(loss(plain_scan), (0, 1, 2))(kernel, carry, inputs)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
