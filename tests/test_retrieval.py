@@ -74,18 +74,30 @@ def test_pair_scores_equal_each_models_own_likelihood(name):
   model, params, _, _ = build(name)
   rng = np.random.default_rng(2)
   features = rng.normal(size=(3, 6)).astype(np.float32)
-  inputs = rng.integers(1, 13, size=(5, 4)).astype(np.int32)
-  targets = np.concatenate([inputs[:, 1:], np.full((5, 1), 2)], 1).astype(np.int32)
-  targets[1, 2:] = 0  # a shorter sentence
+  # Sentences of 10 to 2 tokens, out of order: blocks of similar length,
+  # each cut to its longest (rounded up to 4 steps), 3 to a block.
+  lengths = np.array([10, 3, 7, 2, 9, 5, 4])
+  inputs = rng.integers(1, 13, size=(7, 10)).astype(np.int32)
+  targets = np.concatenate([inputs[:, 1:], np.full((7, 1), 2)], 1).astype(np.int32)
+  targets[np.arange(10) >= lengths[:, None]] = 0
+  inputs[np.arange(10) >= lengths[:, None]] = 0
   mesh = jax.make_mesh((1,), ('data',), axis_types=(jax.sharding.AxisType.Auto,))
   scores = retrieval.pair_scores(model, params, features, inputs, targets,
-                                 images_per_block=2, sentences_per_block=4,
+                                 images_per_block=2, sentences_per_block=3,
                                  sentence_sharding=jax.NamedSharding(mesh, jax.P('data')))
-  assert scores.shape == (3, 5)
+  assert scores.shape == (3, 7)
   for i in range(3):
-    batch = {'features': np.repeat(features[i:i + 1], 5, 0), 'inputs': inputs, 'targets': targets}
+    batch = {'features': np.repeat(features[i:i + 1], 7, 0), 'inputs': inputs, 'targets': targets}
     nll, _ = losses.sentence_nll(model, params, batch)
     np.testing.assert_allclose(scores[i], -np.asarray(nll), rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_are_even_and_divide_over_the_devices():
+  assert retrieval.block_size(100, 32) == 25  # 4 blocks of 25, not 4 of 32
+  assert retrieval.block_size(500, 256) == 250
+  assert retrieval.block_size(500, 256, multiple=8) == 256
+  assert retrieval.block_size(10, 256) == 10  # never more than the data
+  assert retrieval.block_size(1000, 32, multiple=8) == 32
 
 
 def test_demo_retrieval_far_above_random_from_the_command_line(tmp_path):

@@ -3,8 +3,10 @@
 Every (image, sentence) pair of a split is scored by log P(sentence | image).
 A model splits that into `sentence_terms` (the image-independent work, done
 once per sentence), `image_terms` (once per image) and `pair_logits`, which
-finishes each pair; pairs are scored in fixed-shape blocks of images x
-sentences, the sentences sharded over the devices.
+finishes each pair. Pairs are scored in blocks of images x sentences, the
+sentences sharded over the devices; sentences are grouped by length and
+each block stops at its longest, so no block computes steps that score
+nothing.
 
 Image retrieval ranks the images for a sentence by log P(S|I). Sentence
 retrieval ranks the sentences for an image by log P(S|I) - log mean_I' P(S|I'),
@@ -30,14 +32,45 @@ import optax
 from mmcap.data.vocab import PAD_ID
 
 
-def _blocks(array: np.ndarray, size: int) -> list[np.ndarray]:
-  """Rows in blocks of `size`, the last one zero-padded to full size."""
-  padding = -len(array) % size
-  padded = np.concatenate([array, np.zeros((padding,) + array.shape[1:], array.dtype)])
-  return np.split(padded, len(padded) // size)
+# A block of sentences runs to its longest sentence rounded up to a multiple
+# of this many steps: at most ceil(T / 4) compiled shapes per block size.
+STEP_MULTIPLE = 4
 
 
-def _block_scores(model, params, sentence_terms, image_terms, targets_st):
+def block_size(count: int, limit: int, multiple: int = 1) -> int:
+  """The size of the fewest blocks of at most `limit` rows (rounded up to a
+  multiple of `multiple`, the devices) that hold `count` rows, made as even
+  as possible so that the last block is not mostly padding."""
+  blocks = -(-count // max(limit, 1))
+  size = -(-count // blocks)
+  return -(-size // multiple) * multiple
+
+
+def _padded(array: np.ndarray, size: int) -> np.ndarray:
+  """`array` zero-padded along its first axis to `size` rows."""
+  padding = size - len(array)
+  return np.concatenate([array, np.zeros((padding,) + array.shape[1:], array.dtype)])
+
+
+def _sentence_blocks(
+    inputs_st: np.ndarray, targets_st: np.ndarray, size: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+  """(sentence indices, inputs, targets) of blocks of `size` sentences of
+  similar length, each cut to its longest sentence (rounded up to
+  STEP_MULTIPLE steps): the steps after it score nothing."""
+  steps = targets_st.shape[1]
+  lengths = np.max(np.where(targets_st != PAD_ID, np.arange(1, steps + 1), 0), axis=1)
+  order = np.argsort(lengths, kind='stable')
+  blocks = []
+  for start in range(0, len(order), size):
+    index = order[start:start + size]
+    cut = min(steps, max(STEP_MULTIPLE, -(-lengths[index].max() // STEP_MULTIPLE) * STEP_MULTIPLE))
+    blocks.append((index, _padded(inputs_st[index, :cut], size),
+                   _padded(targets_st[index, :cut], size)))
+  return blocks
+
+
+def block_scores(model, params, sentence_terms, image_terms, targets_st):
   """log P(S|I) [images, sentences] of a block of every image with every
   sentence."""
   num_images, num_sentences = image_terms.shape[0], sentence_terms.shape[0]
@@ -64,7 +97,12 @@ def pair_scores(
     sentences_per_block: int,
     sentence_sharding: jax.NamedSharding,
 ) -> np.ndarray:
-  """log P(sentence | image) of every pair: [num_images, num_sentences]."""
+  """log P(sentence | image) of every pair: [num_images, num_sentences].
+
+  Pairs are scored in blocks of at most `images_per_block` images x
+  `sentences_per_block` sentences, the sentences grouped by length so that
+  no block runs far past its longest sentence.
+  """
   mesh = sentence_sharding.mesh
   replicated = jax.NamedSharding(mesh, jax.P())
   sentence_fn = jax.jit(
@@ -78,30 +116,25 @@ def pair_scores(
       out_shardings=replicated,
   )
   block_fn = jax.jit(
-      functools.partial(_block_scores, model),
+      functools.partial(block_scores, model),
       in_shardings=(replicated, sentence_sharding, replicated, sentence_sharding),
       out_shardings=jax.NamedSharding(mesh, jax.P(None, 'data')),
   )
+  num_images, num_sentences = len(features_if), len(inputs_st)
+  sentence_size = block_size(num_sentences, sentences_per_block, mesh.size)
   sentence_blocks = [
-      (sentence_fn(params, inputs), targets)
-      for inputs, targets in zip(
-          _blocks(inputs_st, sentences_per_block),
-          _blocks(targets_st, sentences_per_block),
-      )
+      (index, sentence_fn(params, inputs), targets)
+      for index, inputs, targets in _sentence_blocks(inputs_st, targets_st, sentence_size)
   ]
-  rows = []
-  for features in _blocks(features_if, images_per_block):
-    image_terms = image_fn(params, features)
-    rows.append(
-        np.concatenate(
-            [
-                np.asarray(block_fn(params, terms, image_terms, targets))
-                for terms, targets in sentence_blocks
-            ],
-            axis=1,
-        )
-    )
-  return np.concatenate(rows)[: len(features_if), : len(inputs_st)]
+  image_size = block_size(num_images, images_per_block)
+  scores = np.empty((num_images, num_sentences), np.float32)
+  for start in range(0, num_images, image_size):
+    features = features_if[start:start + image_size]
+    image_terms = image_fn(params, _padded(features, image_size))
+    for index, terms, targets in sentence_blocks:
+      block = np.asarray(block_fn(params, terms, image_terms, targets))
+      scores[start:start + len(features), index] = block[:len(features), :len(index)]
+  return scores
 
 
 def _recalls(ranks: np.ndarray, prefix: str) -> dict[str, float]:
