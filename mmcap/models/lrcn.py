@@ -12,12 +12,14 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
-from mmcap.models.recurrence import LSTM, Carry, VocabularyLogits, symmetric_uniform
+from mmcap.models.recurrence import (
+    LSTM, WORD_TABLE_STEPS, Carry, VocabularyLogits, symmetric_uniform)
 
 # The LSTM (0 = bottom, 1 = top) that receives the image, per variant.
-_IMAGE_LAYER = {'1u': 0, '2u': 0, '2f': 1}
+IMAGE_LAYER = {'1u': 0, '2u': 0, '2f': 1}
 
 
 class LRCN(nn.Module):
@@ -48,7 +50,7 @@ class LRCN(nn.Module):
   def _image_gates(self, features_bf: jax.Array, train: bool) -> list:
     features = self.dropout(features_bf, deterministic=not train)
     gates = [None] * len(self.lstms)
-    layer = _IMAGE_LAYER[self.config.variant]
+    layer = IMAGE_LAYER[self.config.variant]
     gates[layer] = self.lstms[layer].static_gates(features)
     return gates
 
@@ -57,7 +59,7 @@ class LRCN(nn.Module):
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the image features [B, F] and
     the prefix."""
-    image_gates = self._image_gates(features, train)[_IMAGE_LAYER[self.config.variant]]
+    image_gates = self._image_gates(features, train)[IMAGE_LAYER[self.config.variant]]
     return self.pair_logits(self.sentence_terms(inputs_bt), image_gates)
 
   def init_decode(self, features: jax.Array) -> dict[str, Any]:
@@ -72,21 +74,35 @@ class LRCN(nn.Module):
       self, state: dict[str, Any], tokens_b: jax.Array
   ) -> tuple[jax.Array, dict[str, Any]]:
     """Logits [B, V_padded] for the next word, and the advanced state."""
-    h = self.embed(tokens_b)
     carries: list[Carry] = []
-    for lstm, carry, gates in zip(
+    h = None
+    for lstm, carry, image_gates in zip(
         self.lstms, state['carries'], state['image_gates']
     ):
-      carry, h = lstm.step(carry, h, gates)
+      gates = self._word_gates(tokens_b) if h is None else lstm.gate_inputs(h, None)
+      if image_gates is not None:
+        gates += image_gates
+      carry, h = lstm.step_gates(carry, gates)
       carries.append(carry)
     return self.output(h), {**state, 'carries': carries}
+
+  def _word_gates(self, tokens_b: jax.Array) -> jax.Array:
+    """The bottom LSTM's input gate term of each word, [B, 4H]. For a large
+    batch, looked up in a table of every word's: the table depends only on
+    the parameters, so XLA computes it once per decoding loop, not per step
+    (V rows once instead of B rows a step)."""
+    bottom = self.lstms[0]
+    if tokens_b.shape[0] * WORD_TABLE_STEPS < self.config.vocab_size:
+      return bottom.gate_inputs(self.embed(tokens_b), None)
+    table = bottom.gate_inputs(self.embed(jnp.arange(self.config.vocab_size)), None)
+    return jnp.take(table, tokens_b, axis=0)
 
   # Retrieval: log P(sentence | image) for every pair, sharing work.
 
   def sentence_terms(self, inputs_bt: jax.Array) -> jax.Array:
     """The image-independent work of each sentence: the layers below the one
     that takes the image, and that layer's input projection, [B, T, 4H]."""
-    layer = _IMAGE_LAYER[self.config.variant]
+    layer = IMAGE_LAYER[self.config.variant]
     h = self.embed(inputs_bt)
     for lstm in self.lstms[:layer]:
       h = lstm(h)
@@ -94,13 +110,13 @@ class LRCN(nn.Module):
 
   def image_terms(self, features_bf: jax.Array) -> jax.Array:
     """Each image's gate term, [B, 4H]."""
-    return self._image_gates(features_bf, train=False)[_IMAGE_LAYER[self.config.variant]]
+    return self._image_gates(features_bf, train=False)[IMAGE_LAYER[self.config.variant]]
 
   def pair_logits(
       self, sentence_terms: jax.Array, image_terms: jax.Array
   ) -> jax.Array:
     """Logits [P, T, V_padded] of P (sentence, image) pairs of terms."""
-    layer = _IMAGE_LAYER[self.config.variant]
+    layer = IMAGE_LAYER[self.config.variant]
     h = self.lstms[layer].recur(sentence_terms + image_terms[:, None, :])
     for lstm in self.lstms[layer + 1 :]:
       h = lstm(h)

@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
-from mmcap.models.recurrence import ReluRNN, VocabularyLogits, symmetric_uniform
+from mmcap.models.recurrence import (
+    WORD_TABLE_STEPS, ReluRNN, VocabularyLogits, symmetric_uniform)
 
 
 def scaled_tanh(x: jax.Array) -> jax.Array:
@@ -96,10 +97,21 @@ class MRNN(nn.Module):
       self, state: dict[str, jax.Array], tokens_b: jax.Array
   ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Logits [B, V_padded] for the next word, and the advanced state."""
-    w = self._words(tokens_b)
+    w, word_term = self._word_step_terms(tokens_b)
     r, _ = self.recurrent.step(state['r'], w)
-    pre = self._word_terms(w, r) + state['image_term']
+    pre = word_term + self.multimodal_recurrent(r).astype(jnp.float32) + state['image_term']
     return self.output(scaled_tanh(pre)), {**state, 'r': r}
+
+  def _word_step_terms(self, tokens_b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """w(t) and V_w . w(t) + b of each word, [B, H] and [B, M]. For a large
+    batch, looked up in tables of every word's, which XLA computes once per
+    decoding loop (see LRCN._word_gates)."""
+    if tokens_b.shape[0] * WORD_TABLE_STEPS < self.config.vocab_size:
+      w = self._words(tokens_b)
+      return w, self.multimodal_word(w).astype(jnp.float32)
+    w = self._words(jnp.arange(self.config.vocab_size))
+    word_term = self.multimodal_word(w).astype(jnp.float32)
+    return jnp.take(w, tokens_b, axis=0), jnp.take(word_term, tokens_b, axis=0)
 
   # Retrieval: log P(sentence | image) for every pair, sharing work.
 

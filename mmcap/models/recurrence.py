@@ -18,6 +18,12 @@ import jax.numpy as jnp
 
 Carry = tuple[jax.Array, jax.Array]
 
+# Decoding looks each word's input terms up in a table of every word's when
+# batch x WORD_TABLE_STEPS >= vocabulary: the table costs V rows once per
+# decoding call, a lookup saves B rows a step, and captions run up to about
+# 20 steps.
+WORD_TABLE_STEPS = 20
+
 
 def symmetric_uniform(scale: float) -> Callable[..., jax.Array]:
   """U(-scale, scale), the initializer of the reference Caffe nets."""
@@ -219,12 +225,6 @@ class LSTM(nn.Module):
     padded step is no step)."""
     kernel = self.recurrent_kernel.astype(self.dtype)
     return scan_recurrence(lstm_cell, kernel, carry, gates_btg, mask_bt, self.unroll)
-
-  def step(
-      self, carry: Carry, x_bd: jax.Array, static_gates: jax.Array | None
-  ) -> tuple[Carry, jax.Array]:
-    """One time step, for decoding."""
-    return self.step_gates(carry, self.gate_inputs(x_bd, static_gates))
 
   def step_gates(self, carry: Carry, gates_bg: jax.Array) -> tuple[Carry, jax.Array]:
     """One time step from hoisted gate inputs [B, 4H]."""
