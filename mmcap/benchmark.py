@@ -37,7 +37,10 @@ from mmcap.tasks.video import benchmark as video
 TASKS = (captioning, activity, video)
 MODELS = tuple(name for task in TASKS for name in task.MODELS)
 
-_SIZE = flags.DEFINE_enum('size', 'cpu', ['cpu', 'paper'], 'Model and data sizes.')
+_SIZE = flags.DEFINE_enum(
+    'size', 'cpu', ['cpu', 'compare', 'paper'],
+    "Model and data sizes: seconds on any machine, the PyTorch comparison's"
+    ' (mid-size, for a CPU), or the papers\'.')
 _MODELS = flags.DEFINE_list('models', list(MODELS), f'Any of {MODELS}.')
 BENCHMARKS = ('train', 'decode', 'retrieval', 'pipeline')
 
@@ -47,7 +50,9 @@ _BATCH = flags.DEFINE_integer(
     'batch_size', None, 'Training batch (examples).', lower_bound=1)
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
 _UNROLL = flags.DEFINE_integer(
-    'unroll', 1, 'lax.scan unroll of the recurrences.', lower_bound=1)
+    'unroll', None, 'lax.scan unroll of the recurrences (default: as each model'
+    "'s configs run it: LRCN's and the activity LSTM's fully unrolled, the"
+    ' others 1).', lower_bound=1)
 _VOCAB_MULTIPLE = flags.DEFINE_integer(
     'vocab_multiple', 128, 'Logits padded to a multiple of this (1: none).', lower_bound=1)
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed repetitions.', lower_bound=1)
@@ -56,12 +61,22 @@ _WARMUP = flags.DEFINE_integer(
 _BEAMS = flags.DEFINE_list('beam_sizes', ['1', '3', '5'], 'Beam sizes to decode with.')
 _PEAK = flags.DEFINE_float('peak_tflops', None, 'Peak TFLOP/s for MFU.', lower_bound=0)
 _OUTPUT = flags.DEFINE_string('output', None, 'Append JSON lines to this file.')
+_COMPARE = flags.DEFINE_enum(
+    'compare', None, ['torch'],
+    'Also time the PyTorch twin of each model (mmcap/torch_twin.py; pip install'
+    ' mmcap[compare]) on the same batches, and report vs_torch: its time over'
+    " mmcap's.")
+_TABLE = flags.DEFINE_string(
+    'table', None, 'Only print the rows of this JSON-lines file (an --output) as a table.')
 
 
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise InputError(f'unexpected arguments: {argv[1:]}')
+  if _TABLE.value is not None:
+    print_table(_read_rows(_TABLE.value))
+    return
   for name in _MODELS.value:
     if name not in MODELS:
       raise InputError(f'--models: {name!r} is not one of {MODELS}')
@@ -77,11 +92,11 @@ def main(argv: list[str]) -> None:
       unroll=_UNROLL.value, vocab_multiple=_VOCAB_MULTIPLE.value,
       steps=_STEPS.value, warmup=_WARMUP.value,
       beam_sizes=tuple(map(int, _BEAMS.value)), peak_tflops=_PEAK.value,
-      benchmarks=tuple(_BENCHMARKS.value))
-  common = {'size': settings.size, 'dtype': settings.dtype, 'unroll': settings.unroll,
+      benchmarks=tuple(_BENCHMARKS.value), compare=_COMPARE.value)
+  common = {'size': settings.size, 'dtype': settings.dtype,
             'vocab_multiple': settings.vocab_multiple,
             'device': jax.devices()[0].device_kind, 'num_devices': jax.device_count(),
-            'jax': jax.__version__}
+            'jax': jax.__version__} | _torch_version(settings)
   results = []
   for task in TASKS:
     names = [name for name in _MODELS.value if name in task.MODELS]
@@ -95,6 +110,35 @@ def main(argv: list[str]) -> None:
   print_table(results)
 
 
+def _torch_version(settings: Settings) -> dict[str, str]:
+  """PyTorch's version where the twin is compared; a clear error where it is
+  not installed."""
+  if settings.compare != 'torch':
+    return {}
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise InputError(
+        '--compare=torch: PyTorch is not installed (pip install "mmcap[compare]")'
+    ) from None
+  return {'torch': torch.__version__}
+
+
+def _read_rows(path: str) -> list[dict]:
+  try:
+    with open(path) as f:
+      lines = [line for line in f if line.strip()]
+  except (OSError, UnicodeDecodeError) as error:
+    raise InputError(f'--table={path}: not readable ({error})') from None
+  try:
+    rows = [json.loads(line) for line in lines]
+  except json.JSONDecodeError as error:
+    raise InputError(f'--table={path}: line {error.lineno}: not JSON') from None
+  if not rows or not all(isinstance(row, dict) for row in rows):
+    raise InputError(f'--table={path}: expected JSON lines of benchmark rows')
+  return rows
+
+
 def _append(path: str, line: str) -> None:
   """Appends one whole line (rows of earlier runs stay as they were)."""
   try:
@@ -105,10 +149,11 @@ def _append(path: str, line: str) -> None:
 
 
 def print_table(results: list[dict]) -> None:
-  columns = ('benchmark', 'model', 'batch_size', 'beam_size', 'step_ms', 'compile_s',
-             'tokens_per_s', 'captions_per_s', 'clips_per_s', 'frames_per_s',
-             'pairs_per_s', 'examples_per_s',
-             'achieved_tflops', 'mfu', 'peak_memory_gb')
+  """The rows as a Markdown table, ready for benchmarks/RESULTS.md."""
+  columns = ('benchmark', 'model', 'dtype', 'batch_size', 'beam_size', 'step_ms', 'seconds',
+             'compile_s', 'tokens_per_s', 'captions_per_s', 'clips_per_s', 'frames_per_s',
+             'pairs_per_s', 'examples_per_s', 'achieved_tflops', 'mfu',
+             'torch_step_ms', 'torch_seconds', 'vs_torch', 'xla_memory_gb', 'peak_memory_gb')
   shown = [c for c in columns if any(c in r for r in results)]
 
   def cell(value):
@@ -118,9 +163,11 @@ def print_table(results: list[dict]) -> None:
 
   rows = [[cell(r.get(c)) for c in shown] for r in results]
   widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(shown)]
-  print('  '.join(c.ljust(w) for c, w in zip(shown, widths)))
+  line = lambda cells: '| ' + ' | '.join(v.ljust(w) for v, w in zip(cells, widths)) + ' |'
+  print(line(shown))
+  print(line(['-' * w for w in widths]))
   for row in rows:
-    print('  '.join(v.ljust(w) for v, w in zip(row, widths)))
+    print(line(row))
 
 
 if __name__ == '__main__':

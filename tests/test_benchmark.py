@@ -1,15 +1,18 @@
 """The benchmark at its small CPU size, as a smoke test: no timing asserted."""
 
 import json
+import os
+import re
+import subprocess
 
-from conftest import run_python
+from conftest import REPO, run_python
 
 
 def test_cpu_benchmark_runs_and_reports(tmp_path):
   output = tmp_path / 'bench.jsonl'
   result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--models=lrcn_2f,mrnn',
                       '--benchmarks=train,decode,retrieval', '--steps=1', '--warmup=0',
-                      '--beam_sizes=1,3', f'--output={output}')
+                      '--beam_sizes=1,3', '--unroll=1', f'--output={output}')
   assert result.returncode == 0, result.stderr[-3000:]
   lines = [json.loads(line) for line in output.read_text().splitlines()]
   kinds = [(r['benchmark'], r['model']) for r in lines]
@@ -22,7 +25,13 @@ def test_cpu_benchmark_runs_and_reports(tmp_path):
   # layers agree; XLA adds the softmax, gate arithmetic and the optimizer.
   assert 1.0 < train['xla_gflops_per_step'] / train['closed_form_gflops_per_step'] < 1.05
   assert 'captions_per_s' in lines[1] and 'pairs_per_s' in lines[3]
-  assert 'benchmark' in result.stdout.splitlines()[-9]  # the table's header
+  # Then every row again in one Markdown table, and the same from the file.
+  table = result.stdout.splitlines()[-10:]
+  assert table[0].startswith('| benchmark | model ') and set(table[1]) == set('|- ')
+  again = run_python('-m', 'mmcap.benchmark', f'--table={output}')
+  assert again.returncode == 0 and again.stdout.splitlines() == table
+  # XLA's account of the memory of each row's step, call or retrieval block.
+  assert all(r['xla_memory_gb'] > 0 for r in lines)
 
 
 def test_s2vt_rows_and_its_closed_form_flops(tmp_path):
@@ -41,6 +50,16 @@ def test_benchmark_never_imports_tensorflow():
   result = run_python('-c', 'import sys, mmcap.benchmark; '
                       'sys.exit("tensorflow" in sys.modules)')
   assert result.returncode == 0
+
+
+def test_compare_without_torch_is_one_line():
+  result = run_python('-c', 'import sys; sys.modules["torch"] = None; sys.argv[1:] = '
+                      '["--compare=torch", "--steps=1"]; from absl import app; '
+                      'from mmcap import benchmark, errors; '
+                      'app.run(benchmark.main, flags_parser=errors.parse_flags)')
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines()[-1] == (
+      'error: --compare=torch: PyTorch is not installed (pip install "mmcap[compare]")')
 
 
 def test_pipeline_benchmark(tmp_path):
@@ -69,3 +88,27 @@ def test_every_benchmarked_model_builds():
   for name in activity_rows.MODELS:
     config = activity_rows.model_config(name, activity_rows.SIZES['paper'], Settings())
     assert activity.build(config, 101).config.name == name.removeprefix('activity_')
+
+
+def test_gpu_checklist_script_asks_only_for_what_exists():
+  # benchmarks/gpu.sh runs where a GPU is lent, rarely: its dry run checks
+  # here that every command names real flags, models and benchmarks.
+  from mmcap.tasks.activity import benchmark as activity_rows
+  from mmcap.tasks.captioning import benchmark as captioning_rows
+  from mmcap.tasks.video import benchmark as video_rows
+  result = subprocess.run(['bash', 'benchmarks/gpu.sh', '/tmp/unused.jsonl'], cwd=REPO,
+                          env={'DRY_RUN': '1', 'PATH': '/usr/bin:/bin'},
+                          capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  commands = [line[2:].split() for line in result.stderr.splitlines() if line.startswith('+ ')]
+  assert len(commands) == 8
+  with open(os.path.join(REPO, 'mmcap', 'benchmark.py')) as f:
+    source = f.read()
+  defined = set(re.findall(r"flags\.DEFINE_\w+\(\s*'(\w+)'", source))
+  models = captioning_rows.MODELS + activity_rows.MODELS + video_rows.MODELS
+  for command in commands:
+    assert command[:3] == ['python', '-m', 'mmcap.benchmark']
+    values = dict(arg[2:].split('=', 1) for arg in command[3:])
+    assert set(values) <= defined, set(values) - defined
+    assert set(values['models'].split(',')) <= set(models)
+    assert set(values['benchmarks'].split(',')) <= {'train', 'decode', 'retrieval'}

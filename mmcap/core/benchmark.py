@@ -29,27 +29,44 @@ class Settings:
   size: str = 'cpu'  # a task's size: 'cpu' or 'paper'
   dtype: str = 'float32'
   batch_size: int | None = None  # None: the size's own
-  unroll: int = 1
+  unroll: int | None = None  # None: as each model's configs run it
   vocab_multiple: int = 128
   steps: int = 20  # timed repetitions
   warmup: int = 3  # untimed repetitions after compiling
   beam_sizes: tuple[int, ...] = (1, 3, 5)
   peak_tflops: float | None = None  # None: PEAK_TFLOPS of the device
   benchmarks: tuple[str, ...] = ('train', 'decode', 'retrieval')
+  compare: str | None = None  # 'torch': time the PyTorch twin beside each row
 
 
-def timed(fn: Callable, args: tuple, settings: Settings) -> tuple[float, list[float]]:
-  """Compile time of jitted `fn`, and the synchronized times of repetitions."""
+def timed(
+    fn: Callable, args: tuple, settings: Settings
+) -> tuple[float, list[float], jax.stages.Compiled]:
+  """Compile time of jitted `fn`, the synchronized times of repetitions, and
+  the compiled function."""
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()
   compile_s = time.perf_counter() - start
+  times = repeated(lambda: jax.block_until_ready(compiled(*args)), settings)
+  return compile_s, times, compiled
+
+
+def repeated(call: Callable[[], Any], settings: Settings) -> list[float]:
+  """The times of `settings.steps` calls of `call` (which returns when its
+  work is done) after `settings.warmup` untimed ones."""
   times = []
   for i in range(settings.warmup + settings.steps):
     start = time.perf_counter()
-    jax.block_until_ready(compiled(*args))
+    call()
     if i >= settings.warmup:
       times.append(time.perf_counter() - start)
-  return compile_s, times
+  return times
+
+
+def versus_torch(key: str, mmcap_value: float, torch_value: float) -> dict[str, float]:
+  """The twin's time beside mmcap's as `torch_<key>`, and `vs_torch`, the
+  PyTorch time over mmcap's (above 1: mmcap is faster)."""
+  return {f'torch_{key}': torch_value, 'vs_torch': torch_value / mmcap_value}
 
 
 def xla_flops(lowered: jax.stages.Lowered) -> float:
@@ -68,11 +85,15 @@ def peak_flops(dtype: str, settings: Settings) -> float | None:
   return peak * 1e12 if peak else None
 
 
-def memory() -> dict[str, float]:
+def memory(compiled: jax.stages.Compiled) -> dict[str, float]:
+  """XLA's peak memory of one call of `compiled` (its arguments, outputs and
+  temporaries), and the device's peak so far where it reports one (GPU,
+  TPU; not a CPU)."""
+  row = {'xla_memory_gb': compiled.memory_analysis().peak_memory_in_bytes / 2**30}
   stats = jax.devices()[0].memory_stats() or {}
-  if 'peak_bytes_in_use' not in stats:
-    return {}
-  return {'peak_memory_gb': stats['peak_bytes_in_use'] / 2**30}
+  if 'peak_bytes_in_use' in stats:
+    row['peak_memory_gb'] = stats['peak_bytes_in_use'] / 2**30
+  return row
 
 
 def train_row(
@@ -101,7 +122,7 @@ def train_row(
     # Not donated: every repetition reuses the same state.
     return jax.jit(functools.partial(steps.train_step, loss_fn=loss, optimizer=optimizer))
 
-  compile_s, times = timed(step_fn(loss_fn), (state, batch), settings)
+  compile_s, times, compiled = timed(step_fn(loss_fn), (state, batch), settings)
   median = statistics.median(times)
   row = {
       'step_ms': 1e3 * median,
@@ -115,4 +136,4 @@ def train_row(
   peak = peak_flops(settings.dtype, settings)
   if peak:
     row['mfu'] = model_flops / median / peak
-  return row | memory()
+  return row | memory(compiled)

@@ -5,6 +5,7 @@ frames) and at a CPU size."""
 
 import dataclasses
 import functools
+import statistics
 from collections.abc import Iterator
 
 import jax
@@ -19,6 +20,7 @@ SIZES = {
     'paper': dict(features=4096, lstm=256, fc7=4096, classes=101, clip=16, batch=24),
     'cpu': dict(features=256, lstm=64, fc7=256, classes=101, clip=16, batch=24),
 }
+SIZES['compare'] = SIZES['paper']  # the PyTorch comparison: the reference size
 MODELS = ('activity_lrcn', 'activity_single_frame')
 
 
@@ -28,7 +30,8 @@ def model_config(name: str, size: dict, settings: benchmark.Settings) -> ml_coll
       name='lrcn' if lrcn else 'single_frame',
       hidden_dim=size['lstm'] if lrcn else size['fc7'],
       input_dropout=0.9 if lrcn else 0.5, output_dropout=0.5, init_scale=0.01,
-      dtype=settings.dtype, unroll=settings.unroll))
+      # As the configs run it: the LSTM fully unrolled over a clip.
+      dtype=settings.dtype, unroll=settings.unroll or (size['clip'] if lrcn else 1)))
 
 
 def closed_form_flops_per_frame(config: ml_collections.ConfigDict, size: dict) -> float:
@@ -59,7 +62,13 @@ def _train(name: str, settings: benchmark.Settings) -> dict:
   row = benchmark.train_row(
       functools.partial(losses.frame_loss, model), functools.partial(losses.frame_loss, unrolled),
       params, batch, {'clips': batch_size, 'frames': frames}, flops, settings)
-  return {'benchmark': 'train', 'model': name, 'batch_size': batch_size} | row
+  if settings.compare == 'torch':
+    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
+    times = torch_twin.train_times(torch_twin.activity(model, params), torch_twin.frame_loss,
+                                   batch, settings)
+    row |= benchmark.versus_torch('step_ms', row['step_ms'], 1e3 * statistics.median(times))
+  return {'benchmark': 'train', 'model': name, 'unroll': config.unroll,
+          'batch_size': batch_size} | row
 
 
 def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:

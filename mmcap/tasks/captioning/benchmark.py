@@ -26,11 +26,17 @@ SIZES = {
     'paper': dict(vocab=10_000, features=4096, steps=20, batch=100,
                   lrcn=(1000, 1000), mrnn=(128, 256, 512),
                   decode_images=5000, retrieval=(1000, 5000)),
+    # The PyTorch comparison on a CPU (--compare=torch).
+    'compare': dict(vocab=3000, features=2048, steps=20, batch=64,
+                    lrcn=(512, 512), mrnn=(128, 256, 512),
+                    decode_images=256, retrieval=(100, 500)),
     'cpu': dict(vocab=1000, features=256, steps=20, batch=64,
                 lrcn=(128, 128), mrnn=(64, 128, 128),
                 decode_images=256, retrieval=(50, 250)),
 }
 MODELS = ('lrcn_1u', 'lrcn_2u', 'lrcn_2f', 'mrnn', 'rnn_base')
+# Retrieval's blocks, at most: config.evals.test_retrieval's defaults.
+IMAGES_PER_BLOCK, SENTENCES_PER_BLOCK = 32, 256
 
 
 def model_config(
@@ -42,7 +48,8 @@ def model_config(
       name='lrcn' if lrcn else name,
       variant=name.removeprefix('lrcn_') if lrcn else '2f', dropout=0.5, init_scale=0.08,
       vocab_multiple=settings.vocab_multiple, dtype=settings.dtype,
-      unroll=settings.unroll, multimodal_dim=0))
+      # As the configs run them: LRCN's (lrcn_config) fully unrolled.
+      unroll=settings.unroll or (size['steps'] if lrcn else 1), multimodal_dim=0))
   if config.name == 'lrcn':
     config.embed_dim, config.hidden_dim = size['lrcn']
   else:
@@ -85,8 +92,14 @@ def _train(model, config, size, settings: benchmark.Settings) -> dict:
   unrolled = model.clone(config=dataclasses.replace(model.config, unroll=size['steps']))
   counts = {'tokens': float((batch['targets'] != 0).sum()), 'captions': batch_size}
   flops = closed_form_flops_per_token(config, size) * batch_size * size['steps']
-  return {'benchmark': 'train', 'batch_size': batch_size} | benchmark.train_row(
+  row = {'benchmark': 'train', 'batch_size': batch_size} | benchmark.train_row(
       loss_fn(model), loss_fn(unrolled), params, batch, counts, flops, settings)
+  if settings.compare == 'torch':
+    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
+    times = torch_twin.train_times(torch_twin.captioner(model, params),
+                                   torch_twin.next_word_loss, batch, settings)
+    row |= benchmark.versus_torch('step_ms', row['step_ms'], 1e3 * statistics.median(times))
+  return row
 
 
 def _decode(model, size, beam_size: int, settings: benchmark.Settings) -> dict:
@@ -95,31 +108,60 @@ def _decode(model, size, beam_size: int, settings: benchmark.Settings) -> dict:
   params = jax.jit(model.init)(
       jax.random.key(0), features[:1], np.zeros((1, 2), np.int32))['params']
   fn = jax.jit(lambda p, f: decode.beam_search(model, p, f, size['steps'], beam_size)[0])
-  compile_s, times = benchmark.timed(fn, (params, features), settings)
+  compile_s, times, compiled = benchmark.timed(fn, (params, features), settings)
   median = statistics.median(times)
-  return {'benchmark': 'decode', 'beam_size': beam_size, 'images': len(features),
-          'seconds': median, 'compile_s': compile_s,
-          'captions_per_s': len(features) / median} | benchmark.memory()
+  row = {'benchmark': 'decode', 'beam_size': beam_size, 'images': len(features),
+         'seconds': median, 'compile_s': compile_s,
+         'captions_per_s': len(features) / median} | benchmark.memory(compiled)
+  if settings.compare == 'torch':
+    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
+    times = torch_twin.decode_times(torch_twin.captioner(model, params), features,
+                                    size['steps'], beam_size, model.config.vocab_size, settings)
+    row |= benchmark.versus_torch('seconds', median, statistics.median(times))
+  return row
 
 
-def _retrieval(model, size) -> dict:
+def _retrieval(model, size, settings: benchmark.Settings) -> dict:
   num_images, num_sentences = size['retrieval']
   batch = synthetic_batch(np.random.default_rng(0), size, num_sentences)
   features = batch['features'][:num_images]
   params = jax.jit(model.init)(
       jax.random.key(0), features[:1], batch['inputs'][:1])['params']
   sharding = Placement.over_all_devices().data
-  score = lambda: retrieval.pair_scores(model, params, features, batch['inputs'],
-                                        batch['targets'], 32, 256, sharding)
+  score = lambda: retrieval.pair_scores(
+      model, params, features, batch['inputs'], batch['targets'],
+      IMAGES_PER_BLOCK, SENTENCES_PER_BLOCK, sharding)
   start = time.perf_counter()
   score()  # compiles
   first_s = time.perf_counter() - start
   start = time.perf_counter()
   score()
   seconds = time.perf_counter() - start
-  return {'benchmark': 'retrieval', 'images': num_images, 'sentences': num_sentences,
-          'seconds': seconds, 'first_call_s': first_s,
-          'pairs_per_s': num_images * num_sentences / seconds}
+  row = {'benchmark': 'retrieval', 'images': num_images, 'sentences': num_sentences,
+         'seconds': seconds, 'first_call_s': first_s,
+         'pairs_per_s': num_images * num_sentences / seconds} | _block_memory(
+             model, params, features, batch)
+  if settings.compare == 'torch':
+    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
+    twin_s = torch_twin.retrieval_seconds(
+        torch_twin.captioner(model, params), features, batch, IMAGES_PER_BLOCK,
+        SENTENCES_PER_BLOCK, settings)
+    row |= benchmark.versus_torch('seconds', seconds, twin_s)
+  return row
+
+
+def _block_memory(model, params, features: np.ndarray, batch: dict) -> dict:
+  """XLA's peak memory of scoring one block of pairs at full length: the
+  most retrieval ever holds, whatever the number of pairs."""
+  images = retrieval.block_size(len(features), IMAGES_PER_BLOCK)
+  sentences = retrieval.block_size(len(batch['inputs']), SENTENCES_PER_BLOCK, jax.device_count())
+  apply = lambda method: jax.jit(
+      lambda p, x: model.apply({'params': p}, x, method=getattr(model, method)))
+  terms = apply('sentence_terms')(params, batch['inputs'][:sentences])
+  image_terms = apply('image_terms')(params, features[:images])
+  block = jax.jit(functools.partial(retrieval.block_scores, model))
+  lowered = block.lower(params, terms, image_terms, batch['targets'][:sentences])
+  return benchmark.memory(lowered.compile())
 
 
 def _pipeline(size) -> dict:
@@ -149,8 +191,8 @@ def _pipeline(size) -> dict:
           'examples_per_s': 100 * count / seconds}
 
 
-def _named(name: str, row: dict) -> dict:
-  return {'benchmark': row['benchmark'], 'model': name} | row
+def _named(name: str, config: ml_collections.ConfigDict, row: dict) -> dict:
+  return {'benchmark': row['benchmark'], 'model': name, 'unroll': config.unroll} | row
 
 
 def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:
@@ -160,11 +202,11 @@ def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:
     config = model_config(name, size, settings)
     model = models.build(config, size['vocab'] + 4)
     if 'train' in settings.benchmarks:
-      yield _named(name, _train(model, config, size, settings))
+      yield _named(name, config, _train(model, config, size, settings))
     if 'decode' in settings.benchmarks:
       for beam_size in settings.beam_sizes:
-        yield _named(name, _decode(model, size, beam_size, settings))
+        yield _named(name, config, _decode(model, size, beam_size, settings))
     if 'retrieval' in settings.benchmarks:
-      yield _named(name, _retrieval(model, size))
+      yield _named(name, config, _retrieval(model, size, settings))
   if 'pipeline' in settings.benchmarks:
     yield _pipeline(size)

@@ -27,13 +27,14 @@ SIZES = {
     'cpu': dict(features=256, frames=30, steps=20, embed=128, hidden=256,
                 vocab=3000, batch=32, decode_videos=128),
 }
+SIZES['compare'] = SIZES['cpu']  # S2VT has no PyTorch twin
 MODELS = ('s2vt',)
 
 
 def model_config(size: dict, settings: benchmark.Settings) -> ml_collections.ConfigDict:
   config = captioner.default_config()
   config.update(name='s2vt', embed_dim=size['embed'], hidden_dim=size['hidden'],
-                dropout=0.0, dtype=settings.dtype, unroll=settings.unroll,
+                dropout=0.0, dtype=settings.dtype, unroll=settings.unroll or 1,
                 vocab_multiple=settings.vocab_multiple)
   return config
 
@@ -74,7 +75,8 @@ def _train(model, size: dict, settings: benchmark.Settings) -> dict:
   loss = lambda m: functools.partial(losses.next_word_loss, m, normalization='token')
   counts = {'tokens': float((batch['targets'] != 0).sum()), 'captions': batch_size}
   flops = closed_form_flops_per_caption(size) * batch_size
-  return {'benchmark': 'train', 'model': 's2vt', 'batch_size': batch_size} | benchmark.train_row(
+  return {'benchmark': 'train', 'model': 's2vt', 'unroll': model.config.unroll,
+          'batch_size': batch_size} | benchmark.train_row(
       loss(model), loss(unrolled), params, batch, counts, flops, settings)
 
 
@@ -83,11 +85,11 @@ def _decode(model, size: dict, beam_size: int, settings: benchmark.Settings) -> 
   params = jax.jit(model.init)(
       jax.random.key(0), jax.tree.map(lambda x: x[:1], videos), np.zeros((1, 2), np.int32))['params']
   fn = jax.jit(lambda p, v: decode.beam_search(model, p, v, size['steps'], beam_size)[0])
-  compile_s, times = benchmark.timed(fn, (params, videos), settings)
+  compile_s, times, compiled = benchmark.timed(fn, (params, videos), settings)
   median = statistics.median(times)
   return {'benchmark': 'decode', 'model': 's2vt', 'beam_size': beam_size,
           'videos': size['decode_videos'], 'seconds': median, 'compile_s': compile_s,
-          'captions_per_s': size['decode_videos'] / median} | benchmark.memory()
+          'captions_per_s': size['decode_videos'] / median} | benchmark.memory(compiled)
 
 
 def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:
