@@ -219,7 +219,9 @@ def test_prepared_directory_respects_the_umask(tmp_path):
     (signal.SIGTERM, 143, ''), (signal.SIGINT, 130, 'error: interrupted\n')])
 def test_interrupted_prepare_leaves_nothing(tmp_path, stop, status, stderr):
   """SIGTERM or Ctrl-C while the shards are written removes the unfinished
-  directory (signals sent once the temporary directory exists)."""
+  directory (signals sent once the first shard is in the temporary
+  directory: earlier, a Ctrl-C can land in a library's import, whose bare
+  `except:` swallows it)."""
   images = [{'filename': f'{i}.jpg', 'imgid': i, 'split': 'train',
              'sentences': [{'tokens': ['a', 'dog', 'runs'], 'sentid': i}]}
             for i in range(40_000)]
@@ -231,7 +233,11 @@ def test_interrupted_prepare_leaves_nothing(tmp_path, stop, status, stderr):
        '--images_per_shard=100'],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.monotonic() + 120
-  while not any(n.startswith('.preparing-') for n in os.listdir(tmp_path)):
+  def writing():
+    temporary = [n for n in os.listdir(tmp_path) if n.startswith('.preparing-')]
+    return temporary and os.listdir(tmp_path / temporary[0])
+
+  while not writing():
     assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
     time.sleep(0.01)
   proc.send_signal(stop)
