@@ -69,12 +69,16 @@ def _add_to_hidden(carry, x: jax.Array):
 def recurrent_step(
     cell: Cell, kernel: jax.Array, carry, inputs: jax.Array
 ) -> tuple[Any, jax.Array]:
-  """One step: `cell(carry, inputs + hidden . kernel)`. The kernel is in the
-  compute dtype; the product accumulates in float32."""
-  recurrent = jnp.dot(
+  """One step: `cell(carry, inputs + hidden . kernel)`."""
+  return cell(carry, _preactivation(kernel, carry, inputs))
+
+
+def _preactivation(kernel: jax.Array, carry, inputs: jax.Array) -> jax.Array:
+  """inputs + hidden . kernel; the kernel is in the compute dtype, the
+  product accumulates in float32."""
+  return inputs + jnp.dot(
       _hidden(carry).astype(kernel.dtype), kernel, preferred_element_type=jnp.float32
   )
-  return cell(carry, inputs + recurrent)
 
 
 def _masked_cell(cell: Cell, carry, pre: jax.Array, keep_b: jax.Array | None):
@@ -91,9 +95,7 @@ def _scan_forward(cell, kernel, carry, inputs_tbg, keep_tb, unroll):
 
   def step(carry, xs):
     inputs, keep = xs
-    pre = inputs + jnp.dot(
-        _hidden(carry).astype(kernel.dtype), kernel, preferred_element_type=jnp.float32
-    )
+    pre = _preactivation(kernel, carry, inputs)
     new = _masked_cell(cell, carry, pre, keep)
     return new, (_hidden(new), (carry, pre))
 
