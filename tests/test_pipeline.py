@@ -66,6 +66,25 @@ def test_shuffle_is_seeded_and_skip_resumes_in_place(flickr8k_dataset):
   np.testing.assert_array_equal(first[4:], skipped)
 
 
+def test_process_shares_of_train_batches_make_the_one_process_batches(flickr8k_dataset):
+  """Process p's rows are rows 3p..3p+2 of the one-process batch of 6, after
+  skipping too: batches do not depend on the process count."""
+  info, _ = load(flickr8k_dataset)
+
+  def batches(process_index, process_count, skip=1):
+    return list(itertools.islice(pipeline.train_batches(
+        pipeline.images(flickr8k_dataset, info), ['train'], batch_size=6 // process_count,
+        max_steps=8, shuffle_buffer=50, seed=3, skip_batches=skip,
+        process_index=process_index, process_count=process_count), 4))
+
+  whole = batches(0, 1)
+  shares = [batches(i, 2) for i in range(2)]
+  for step, batch in enumerate(whole):
+    for name in ('features', 'inputs', 'targets', 'image_id'):
+      np.testing.assert_array_equal(
+          np.concatenate([share[step][name] for share in shares]), batch[name])
+
+
 def test_processes_get_disjoint_equal_length_shares(flickr8k_dataset, flickr8k_images):
   info, _ = load(flickr8k_dataset)
   shares = [

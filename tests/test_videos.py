@@ -156,6 +156,21 @@ def test_train_clips_shapes_masks_seeding_and_resume(prepared):
     np.testing.assert_array_equal(a['clip'], b['clip'])
 
 
+def test_process_shares_of_train_clips_make_the_one_process_batches(prepared):
+  path, info = prepared
+
+  def take(batch_size, process_index=0, process_count=1):
+    return list(itertools.islice(clips.train_clips(
+        path, info, ['train'], batch_size, 16, 4, seed=0, skip_batches=1,
+        process_index=process_index, process_count=process_count), 3))
+
+  whole, shares = take(4), [take(2, i, 2) for i in range(2)]
+  for step, batch in enumerate(whole):
+    for name in ('clip', 'mask', 'label', 'video'):
+      np.testing.assert_array_equal(
+          np.concatenate([share[step][name] for share in shares]), batch[name])
+
+
 def test_processes_run_the_same_number_of_eval_batches(prepared):
   path, info = prepared
   shares = [list(clips.eval_clips(path, info, 'train', 2, 16, 8, process_index=i, process_count=2))

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import numpy as np
 
 from mmcap.errors import InputError
 
@@ -19,11 +20,13 @@ class Placement:
 
   @classmethod
   def over_all_devices(cls) -> 'Placement':
+    """Every device along 'data', process by process: process p's rows of a
+    global batch of B are rows p·B/P to (p+1)·B/P - 1, as the input
+    pipelines give them (data/pipeline.py: process_rows)."""
+    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
     return cls(
-        jax.make_mesh(
-            (jax.device_count(),),
-            ('data',),
-            axis_types=(jax.sharding.AxisType.Auto,),
+        jax.sharding.Mesh(
+            np.array(devices), ('data',), axis_types=(jax.sharding.AxisType.Auto,)
         )
     )
 
@@ -49,10 +52,10 @@ def process_batch_size(global_size: int, flag: str) -> int:
   The global size must be a positive multiple of the device count (each
   device gets the same rows), hence of the process count.
   """
-  devices = jax.device_count()
+  devices, processes = jax.device_count(), jax.process_count()
   if global_size <= 0 or global_size % devices:
     raise InputError(
         f'--config.{flag}={global_size}: must be a positive multiple of the'
-        f' {devices} devices'
+        f' {devices} devices' + (f' of the {processes} processes' if processes > 1 else '')
     )
   return global_size // jax.process_count()

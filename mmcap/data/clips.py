@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from mmcap.data import pipeline
 from mmcap.data import video_records
 from mmcap.errors import InputError
 
@@ -87,8 +88,10 @@ def train_clips(
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[Batch]:
-  """Endless batches of training clips; `skip_batches` resumes in place."""
-  files = _process_files(dataset_dir, info, splits, process_index, process_count)
+  """Endless batches of training clips: this process's share of global
+  batches that do not depend on the number of processes
+  (pipeline.process_rows); `skip_batches` resumes in place."""
+  files = video_records.split_files(dataset_dir, info, splits)
   ds = tf.data.Dataset.from_tensor_slices(files)
   ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   ds = ds.flat_map(tf.data.TFRecordDataset).repeat()
@@ -104,6 +107,7 @@ def train_clips(
   options.deterministic = True
   ds = ds.with_options(options).map(crop, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  ds = pipeline.process_rows(ds, batch_size, process_index, process_count)
   ds = ds.batch(batch_size, drop_remainder=True).skip(skip_batches)
   return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 

@@ -12,10 +12,12 @@ word that follows, w_T), so truncation never teaches the model to end a
 sentence midway. Both are padded with <pad>, whose targets the loss ignores.
 Image ids are the ids of results files (records.py: image/result_id).
 
-Training reads each process's shards in an order shuffled every epoch and
-captions through a shuffle buffer, both from the seed: with the random order
-in which prepare writes images, the first batch of an epoch draws from the
-whole split, and a resumed run sees the same batches.
+Training reads the shards in an order shuffled every epoch and captions
+through a shuffle buffer, both from the seed: with the random order in which
+prepare writes images, the first batch of an epoch draws from the whole
+split, and a resumed run sees the same batches. Every process reads that
+same stream and keeps its rows of each global batch, so the batches do not
+depend on the number of processes (nor of devices).
 """
 
 import dataclasses
@@ -152,12 +154,31 @@ def train_batches(
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[Batch]:
-  """Endless shuffled caption batches; `skip_batches` resumes a run in place."""
-  ds = _examples(examples, splits, process_index, process_count, seed)
+  """Endless shuffled caption batches of `batch_size` rows: this process's
+  share of global batches that depend on the seed only, not on how many
+  processes share them. `skip_batches` resumes a run in place."""
+  ds = _examples(examples, splits, 0, 1, seed)
   ds = ds.flat_map(lambda image: _captions(image, max_steps))
-  ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-  ds = ds.repeat().batch(batch_size, drop_remainder=True).skip(skip_batches)
+  ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+  ds = process_rows(ds, batch_size, process_index, process_count)
+  ds = ds.batch(batch_size, drop_remainder=True).skip(skip_batches)
   return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def process_rows(
+    ds: tf.data.Dataset, rows: int, process_index: int, process_count: int
+) -> tf.data.Dataset:
+  """Process `process_index`'s rows of global batches of `rows` x
+  `process_count` consecutive elements of `ds`: rows p·rows to (p+1)·rows - 1
+  of each, where the mesh places process p's share (core/placement.py).
+
+  Every process reads the whole stream, so a run's batches are the same in
+  one process or many; each process keeps (and batches) only its rows.
+  """
+  if process_count == 1:
+    return ds
+  ds = ds.enumerate().filter(lambda i, _: (i // rows) % process_count == process_index)
+  return ds.map(lambda _, element: element)
 
 
 def eval_batches(

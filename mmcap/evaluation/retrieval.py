@@ -52,6 +52,11 @@ def _padded(array: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate([array, np.zeros((padding,) + array.shape[1:], array.dtype)])
 
 
+def _placed(array: np.ndarray, sharding: jax.NamedSharding) -> jax.Array:
+  """`array`, which every process holds whole, placed with `sharding`."""
+  return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
 def _sentence_blocks(
     inputs_st: np.ndarray, targets_st: np.ndarray, size: int
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -115,15 +120,17 @@ def pair_scores(
       in_shardings=(replicated, replicated),
       out_shardings=replicated,
   )
+  # Scores come back replicated: every process reads the whole block.
   block_fn = jax.jit(
       functools.partial(block_scores, model),
       in_shardings=(replicated, sentence_sharding, replicated, sentence_sharding),
-      out_shardings=jax.NamedSharding(mesh, jax.P(None, 'data')),
+      out_shardings=replicated,
   )
   num_images, num_sentences = len(features_if), len(inputs_st)
   sentence_size = block_size(num_sentences, sentences_per_block, mesh.size)
   sentence_blocks = [
-      (index, sentence_fn(params, inputs), targets)
+      (index, sentence_fn(params, _placed(inputs, sentence_sharding)),
+       _placed(targets, sentence_sharding))
       for index, inputs, targets in _sentence_blocks(inputs_st, targets_st, sentence_size)
   ]
   image_size = block_size(num_images, images_per_block)

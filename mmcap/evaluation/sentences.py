@@ -74,7 +74,7 @@ def captions(
     batches = itertools.islice(batches, -(-settings.max_images // task.config.eval_batch_size))
   generated = task.captions(params, batches)
   all_references = task.references(split)
-  references = {i: all_references[i] for i in generated}
+  references = {i: all_references[i] for i in sorted(generated)}  # id order, not batch order
   most_frequent = metrics_lib.most_frequent([
       ref for refs in task.train_references.values()
       for image_refs in refs.values() for ref in image_refs
