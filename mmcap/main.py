@@ -22,6 +22,11 @@ WORKDIR/captions_<split>_<method>.json) and prints captions per second.
 Each config's docstring gives its command and the result to expect. Any
 field can be overridden with --config.FIELD=VALUE; an unknown field is an
 error.
+
+A run of several processes (hosts) starts the same command in each, with
+--coordinator_address=HOST:PORT --num_processes=N --process_id=I (not needed
+under SLURM, on GKE TPU slices, or with MMCAP_MULTIHOST=1 on TPU VM slices:
+launch/tpu_vm.sh); docs/SCALING.md says how batches and data are shared.
 """
 
 from absl import app
@@ -33,6 +38,7 @@ from ml_collections import config_flags
 from mmcap import caption
 from mmcap import errors
 from mmcap import train
+from mmcap.core import distributed
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Directory for checkpoints, logs and results.'
@@ -47,6 +53,20 @@ _FEATURES = flags.DEFINE_string(
     ' directory of <video>.npy files (videos).',
 )
 _OUTPUT = flags.DEFINE_string('output', None, 'caption: the results file.')
+_COORDINATOR_ADDRESS = flags.DEFINE_string(
+    'coordinator_address', None,
+    "Multi-process runs: process 0's HOST:PORT, the same in every process.",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'Multi-process runs: how many processes (hosts).'
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, "Multi-process runs: this process's index, 0 to N-1."
+)
+_INITIALIZATION_TIMEOUT = flags.DEFINE_integer(
+    'initialization_timeout', 300,
+    'Multi-process runs: seconds to wait for every process to start.',
+)
 config_flags.DEFINE_config_file(
     'config', None, 'A configs/*.py file with get_config().', lock_config=True
 )
@@ -67,6 +87,10 @@ def main(argv: list[str]) -> None:
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
     errors.quiet_library_failures()
+  distributed.initialize(
+      _COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+      _INITIALIZATION_TIMEOUT.value,
+  )
   print(
       f'JAX {jax.__version__}: process {jax.process_index()} of'
       f' {jax.process_count()}, devices {jax.devices()}'
