@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from clu import metric_writers
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
@@ -40,7 +41,9 @@ def train_and_evaluate(
 
   SIGTERM (how preemptible machines are stopped) or Ctrl-C (SIGINT) saves a
   checkpoint at the current step and exits with status 143 (128 + SIGTERM;
-  130 for SIGINT) without evaluating:
+  130 for SIGINT) without evaluating; in a run of several processes, a
+  signal to any one of them stops all of them at the same step, each with
+  status 143:
   not 0, so that a scheduler does not take the run for finished. A non-finite
   loss, gradient norm or parameter norm raises FloatingPointError naming its
   step, at the next log step or checkpoint, before that checkpoint is saved.
@@ -73,7 +76,7 @@ def train_and_evaluate(
       for step in range(start_step + 1, config.num_train_steps + 1):
         state, step_metrics = trainer.train_step(state, next(batches))
         pending.append(step_metrics)
-        stop = stop_signal.received is not None
+        stop = stop_signal.at(step)
         log = step % config.log_every_steps == 0 or step == config.num_train_steps
         save = (
             step % config.checkpoint_every_steps == 0
@@ -182,9 +185,20 @@ def _on_device(batches: Iterator, to_global, ahead: int = 2) -> Iterator:
 
 
 class _StopSignal:
-  """The first stop signal received (a signal.Signals), or None."""
+  """Whether the loop must stop at a step, and the signal that said so."""
 
   received: signal.Signals | None = None
+  multiprocess: bool = False
+
+  def at(self, step: int) -> bool:
+    """True when the run must save and stop after `step`: at once in one
+    process; in several, at the step that JAX's preemption sync point
+    chooses for all of them once any one was told to stop, so that they
+    all save the same step (Orbax's saves are collective)."""
+    if self.multiprocess and multihost_utils.reached_preemption_sync_point(step):
+      self.received = self.received or signal.SIGTERM
+      return True
+    return not self.multiprocess and self.received is not None
 
 
 @contextlib.contextmanager
@@ -195,10 +209,13 @@ def _stop_signals() -> Iterator[_StopSignal]:
   Orbax's threads working on buffers that the exiting interpreter frees. A
   second Ctrl-C ends the process at once.
 
+  In a multi-process run, JAX's preemption notifier handles SIGTERM (and
+  tells the other processes); Ctrl-C becomes a SIGTERM to this process.
   Python handles signals in the main thread only; elsewhere the signals keep
   their previous handling and nothing is recorded.
   """
   stop = _StopSignal()
+  stop.multiprocess = jax.process_count() > 1
   if threading.current_thread() is not threading.main_thread():
     yield stop
     return
@@ -208,8 +225,11 @@ def _stop_signals() -> Iterator[_StopSignal]:
     if stop.received == signal.SIGINT == signum:
       os._exit(128 + signum)  # pylint: disable=protected-access
     stop.received = stop.received or signal.Signals(signum)
+    if stop.multiprocess:
+      os.kill(os.getpid(), signal.SIGTERM)
 
-  previous = {s: signal.signal(s, record) for s in (signal.SIGTERM, signal.SIGINT)}
+  handled = (signal.SIGINT,) if stop.multiprocess else (signal.SIGTERM, signal.SIGINT)
+  previous = {s: signal.signal(s, record) for s in handled}
   try:
     yield stop
   finally:
