@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -38,12 +39,11 @@ def devices_env(count: int) -> dict[str, str]:
   }
 
 
-def run_processes(num_processes: int, *args: str, timeout: int = 300) -> list:
-  """`python -m mmcap.main args` in `num_processes` processes of 2 devices
-  each joined over loopback; returns each one's (returncode, stdout, stderr).
-  Kills all of them if any outlives `timeout`."""
+def start_processes(num_processes: int, *args: str) -> list[subprocess.Popen]:
+  """`python -m mmcap.main args` started in `num_processes` processes of 2
+  devices each, joined over loopback."""
   port = free_port()
-  procs = [
+  return [
       subprocess.Popen(
           [sys.executable, '-m', 'mmcap.main', *args,
            f'--coordinator_address=localhost:{port}',
@@ -53,6 +53,12 @@ def run_processes(num_processes: int, *args: str, timeout: int = 300) -> list:
       )
       for i in range(num_processes)
   ]
+
+
+def run_processes(num_processes: int, *args: str, timeout: int = 300) -> list:
+  """Runs `start_processes`; returns each one's (returncode, stdout,
+  stderr). Kills all of them if any outlives `timeout`."""
+  procs = start_processes(num_processes, *args)
   try:
     outputs = [p.communicate(timeout=timeout) for p in procs]
   finally:
@@ -167,3 +173,39 @@ def test_batch_not_shared_by_the_processes_stops_both(tmp_path):
         'error: --config.batch_size=6: must be a positive multiple of the 4'
         ' devices of the 2 processes'
     )
+
+
+PREEMPTIBLE = (
+    f'--config={CONFIG}', '--config.num_train_steps=300', '--config.log_every_steps=10',
+    '--config.checkpoint_every_steps=300', '--config.evals.val_perplexity.enabled=False',
+    '--config.best_metric=',
+    '--config.evals.test_captions.enabled=False', '--config.evals.test_perplexity.enabled=False',
+)
+
+
+def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_path):
+  straight, preempted = str(tmp_path / 'straight'), str(tmp_path / 'preempted')
+  for returncode, _, err in run_processes(2, *PREEMPTIBLE, f'--workdir={straight}'):
+    assert returncode == 0, err[-3000:]
+
+  procs = start_processes(2, *PREEMPTIBLE, f'--workdir={preempted}')
+  try:
+    for line in procs[0].stdout:  # process 0 logs; stop process 1 mid-run
+      if line.startswith('step 20:'):
+        procs[1].send_signal(signal.SIGTERM)
+        break
+    outputs = [p.communicate(timeout=120) for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  stopped = [int(re.search(r'SIGTERM at step (\d+)', out).group(1)) for out, _ in outputs]
+  assert [p.returncode for p in procs] == [143, 143], outputs[0][1][-2000:]
+  assert stopped[0] == stopped[1] < 300
+  assert sorted(os.listdir(os.path.join(preempted, 'checkpoints'))) == [str(stopped[0])]
+
+  for returncode, out, err in run_processes(2, *PREEMPTIBLE, f'--workdir={preempted}'):
+    assert returncode == 0, err[-3000:]
+  want, _ = final_params(straight, tiny_config())
+  got, step = final_params(preempted, tiny_config())
+  assert step == 300
+  jax.tree.map(np.testing.assert_array_equal, got, want)
