@@ -2,7 +2,9 @@ import itertools
 import os
 
 import numpy as np
+import tensorflow as tf
 
+from mmcap.data import order
 from mmcap.data import pipeline
 from mmcap.data import records
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
@@ -153,3 +155,66 @@ def test_processes_share_uneven_shards_without_dropping_any(tmp_path, flickr8k_i
     assert len(shares[0]) == len(shares[1])
     kept = sum(int((b['image_id'] >= 0).sum()) for share in shares for b in share)
     assert kept == info['splits']['train'][total]
+
+
+def test_resuming_reads_only_the_block_it_resumes_in(tmp_path, flickr8k_images):
+  """Resuming in the 6th pass, inside its 2nd block (one shard): with every
+  other shard deleted, the resumed batches are still those of an
+  uninterrupted run, so nothing before them was read."""
+  path = str(tmp_path / 'prepared')
+  vocab = Vocabulary.build([s for im in flickr8k_images for s in im.sentences], 1)
+  records.write_dataset(flickr8k_images, np.zeros((len(flickr8k_images), 4), np.float32),
+                        vocab, path, {'captions': 'test'}, images_per_shard=8)
+  info = records.load_info(path)
+  counts = info['splits']['train']['file_captions']
+  assert len(counts) >= 3 and sum(counts) == info['splits']['train']['num_captions']
+  blocks = order.epoch_blocks(counts, 1, seed=0, epoch=5)  # one shard each
+  (first,), (second,) = blocks[:2]
+  batch_size = 4
+  skip = -(-(5 * sum(counts) + counts[first]) // batch_size)  # batches
+  assert (skip + 2) * batch_size <= 5 * sum(counts) + counts[first] + counts[second]
+
+  def batches(skip_batches):
+    return pipeline.train_batches(pipeline.images(path, info), ['train'], batch_size=batch_size,
+                                  max_steps=8, shuffle_buffer=1, seed=0, skip_batches=skip_batches)
+
+  straight = list(itertools.islice(batches(0), skip, skip + 2))
+  for shard, name in enumerate(info['splits']['train']['files']):
+    if shard != second:
+      os.remove(os.path.join(path, name))
+  resumed = list(itertools.islice(batches(skip), 2))
+  for want, got in zip(straight, resumed):
+    for name in ('image_id', 'inputs', 'targets'):
+      np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_captions_of_shards_are_counted_where_prepare_did_not_record_them(flickr8k_dataset):
+  info, _ = load(flickr8k_dataset)
+  recorded = pipeline.images(flickr8k_dataset, info).file_captions(['train', 'test'])
+  for entry in info['splits'].values():
+    del entry['file_captions']
+  assert pipeline.images(flickr8k_dataset, info).file_captions(['train', 'test']) == recorded
+
+
+def test_order_is_a_new_permutation_every_pass_and_resumes_anywhere():
+  counts = [3, 4, 2, 5, 1]  # elements 'shard:index' of 5 shards
+
+  def elements(files, block_seed):
+    del block_seed
+    return tf.data.Dataset.from_tensor_slices(files).flat_map(
+        lambda f: tf.data.Dataset.from_tensor_slices(
+            tf.strings.split(f, ',')))
+
+  files = [','.join(f'{s}:{i}' for i in range(n)) for s, n in enumerate(counts)]
+
+  def take(start, n, seed=0):
+    ds = order.stream(files, counts, elements, block_size=6, seed=seed, start=start)
+    return [x.decode() for x in ds.take(n).as_numpy_iterator()]
+
+  stream, total = take(0, 60), sum(counts)
+  passes = [stream[i:i + total] for i in range(0, 60, total)]
+  assert all(sorted(p) == sorted(passes[0]) for p in passes) and len(set(passes[0])) == total
+  assert len({tuple(p) for p in passes}) == len(passes)  # a new order every pass
+  for start in (1, 7, 15, 23, 44):
+    assert take(start, 60 - start) == stream[start:]
+  assert take(0, 60, seed=1) != stream

@@ -42,8 +42,8 @@ class Task(Protocol):
   def train_batches(self, batch_size: int, skip_batches: int) -> Iterator[Batch]:
     """Endless training batches of `batch_size` rows for this process, in a
     fixed order that depends on the seed only; the first `skip_batches` are
-    skipped, so that a resumed run sees the batches an uninterrupted one
-    would."""
+    skipped without being read, so that a resumed run sees the batches an
+    uninterrupted one would, as soon at any step."""
 
   def train_summary(
       self, metrics: dict[str, np.ndarray], seconds: float

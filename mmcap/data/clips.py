@@ -7,8 +7,8 @@ then zero padding masked out (the loss and the averages skip it).
 
   training    one clip per video and pass, from a random start (uniform over
               0 .. T - L), drawn from the seed; shards in a new order every
-              pass and videos through a shuffle buffer, so a resumed run sees
-              the same batches
+              pass, in blocks shuffled whole (data/order.py), so a resumed
+              run starts at its step and sees the same batches
   evaluation  every video's clips starting at 0, stride, 2 stride, ... while
               they fit, plus the last L frames (the reference protocol: L =
               16, stride 8); batches padded to full size with video -1
@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from mmcap.data import order
 from mmcap.data import pipeline
 from mmcap.data import video_records
 from mmcap.errors import InputError
@@ -90,26 +91,37 @@ def train_clips(
 ) -> Iterator[Batch]:
   """Endless batches of training clips: this process's share of global
   batches that do not depend on the number of processes
-  (pipeline.process_rows); `skip_batches` resumes in place."""
+  (pipeline.process_rows). Clips are shuffled in blocks of at least
+  `shuffle_buffer` (data/order.py); `skip_batches` resumes in place, reading
+  at most one block before it."""
   files = video_records.split_files(dataset_dir, info, splits)
-  ds = tf.data.Dataset.from_tensor_slices(files)
-  ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-  ds = ds.flat_map(tf.data.TFRecordDataset).repeat()
-  ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed))
+  counts = []
+  for split in splits:
+    shards = [video[3] for video in info['splits'][split]['videos']]
+    counts += [shards.count(shard) for shard in range(len(info['splits'][split]['files']))]
 
-  def crop(serialized, draw):
-    video = _parse(serialized, info['feature_dim'], info['storage_dtype'])
-    positions = tf.maximum(tf.shape(video['frames'])[0] - clip_length + 1, 1)
-    start = tf.cast(tf.math.floormod(draw, tf.cast(positions, tf.int64)), tf.int32)
-    return _clip(video, start, clip_length)
+  def crops(block_files: tf.Tensor, block_seed: tf.Tensor) -> tf.data.Dataset:
+    """One clip per video, its start drawn from the block's seed and the
+    video's place in the block."""
 
-  options = tf.data.Options()
-  options.deterministic = True
-  ds = ds.with_options(options).map(crop, num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    def crop(index, serialized):
+      video = _parse(serialized, info['feature_dim'], info['storage_dtype'])
+      positions = tf.maximum(tf.shape(video['frames'])[0] - clip_length + 1, 1)
+      start = tf.random.stateless_uniform(
+          [], seed=tf.stack([block_seed, index]), maxval=positions, dtype=tf.int32
+      )
+      return _clip(video, start, clip_length)
+
+    return tf.data.TFRecordDataset(block_files).enumerate().map(
+        crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+  ds = order.stream(
+      files, counts, crops, block_size=shuffle_buffer, seed=seed,
+      start=skip_batches * batch_size * process_count,
+  )
   ds = pipeline.process_rows(ds, batch_size, process_index, process_count)
-  ds = ds.batch(batch_size, drop_remainder=True).skip(skip_batches)
-  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 
 
 def num_eval_batches(

@@ -12,12 +12,13 @@ word that follows, w_T), so truncation never teaches the model to end a
 sentence midway. Both are padded with <pad>, whose targets the loss ignores.
 Image ids are the ids of results files (records.py: image/result_id).
 
-Training reads the shards in an order shuffled every epoch and captions
-through a shuffle buffer, both from the seed: with the random order in which
-prepare writes images, the first batch of an epoch draws from the whole
-split, and a resumed run sees the same batches. Every process reads that
-same stream and keeps its rows of each global batch, so the batches do not
-depend on the number of processes (nor of devices).
+Training reads the shards in an order shuffled every epoch, in blocks of
+shards whose captions are shuffled whole, all from the seed (data/order.py):
+with the random order in which prepare writes images, each batch draws from
+across the split, and a resumed run starts at its step without reading the
+batches before it. Every process reads that same stream and keeps its rows
+of each global batch, so the batches do not depend on the number of
+processes (nor of devices).
 """
 
 import dataclasses
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from mmcap.data import order
 from mmcap.data import prepared
 from mmcap.data import records
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
@@ -63,9 +65,30 @@ class Examples:
         self.dataset_dir, self.info, splits, self.unit, records.INFO_FILE
     )
 
+  def file_captions(self, splits: Sequence[str]) -> list[int]:
+    """The captions in each shard of `splits`, as `files` lists them: from
+    the info file, or counted where an older prepare did not record them."""
+    counts = []
+    for split in splits:
+      counts += self.info['splits'][split].get('file_captions') or [
+          _count_captions(path) for path in self.files([split])
+      ]
+    return counts
+
   def count(self, split: str, per_caption: bool) -> int:
     entry = self.info['splits'][split]
     return entry['num_captions'] if per_caption else entry[f'num_{self.unit}']
+
+
+def _count_captions(path: str) -> int:
+  """The captions in a shard, counted (for directories prepared before
+  prepare recorded them)."""
+  lengths = tf.data.TFRecordDataset(path).map(
+      lambda record: tf.size(tf.io.parse_single_example(
+          record, {'caption/lengths': tf.io.VarLenFeature(tf.int64)}
+      )['caption/lengths'].values)
+  )
+  return int(lengths.reduce(0, lambda total, n: total + n))
 
 
 def captions_of(example: dict[str, tf.Tensor]) -> tf.RaggedTensor:
@@ -120,27 +143,10 @@ def _captions(image: dict[str, tf.Tensor], max_steps: int) -> tf.data.Dataset:
   return tf.data.Dataset.from_tensor_slices(image['captions']).map(one)
 
 
-def _examples(
-    examples: Examples,
-    splits: Sequence[str],
-    process_index: int,
-    process_count: int,
-    shuffle_seed: int | None = None,
-) -> tf.data.Dataset:
-  """This process's parsed examples; with `shuffle_seed`, its shards in a
-  new order at every pass (every repeat of the dataset)."""
-  files = examples.files(splits)
-  if len(files) >= process_count:
-    ds = tf.data.Dataset.from_tensor_slices(files[process_index::process_count])
-    if shuffle_seed is not None:
-      ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.flat_map(tf.data.TFRecordDataset)
-  else:
-    ds = tf.data.TFRecordDataset(files).shard(process_count, process_index)
-  options = tf.data.Options()
-  options.deterministic = True
-  ds = ds.with_options(options)
-  return ds.map(examples.parse, num_parallel_calls=tf.data.AUTOTUNE)
+def _examples(examples: Examples, splits: Sequence[str]) -> tf.data.Dataset:
+  """The parsed examples of `splits`, in the order of their shards."""
+  ds = tf.data.TFRecordDataset(examples.files(splits))
+  return ds.map(examples.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def train_batches(
@@ -156,13 +162,24 @@ def train_batches(
 ) -> Iterator[Batch]:
   """Endless shuffled caption batches of `batch_size` rows: this process's
   share of global batches that depend on the seed only, not on how many
-  processes share them. `skip_batches` resumes a run in place."""
-  ds = _examples(examples, splits, 0, 1, seed)
-  ds = ds.flat_map(lambda image: _captions(image, max_steps))
-  ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+  processes share them. Captions are shuffled in blocks of at least
+  `shuffle_buffer` (data/order.py); `skip_batches` resumes a run in place,
+  reading at most one block before it."""
+
+  def captions(files: tf.Tensor, block_seed: tf.Tensor) -> tf.data.Dataset:
+    del block_seed  # a caption needs no draw of its own
+    ds = tf.data.TFRecordDataset(files).map(
+        examples.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return ds.flat_map(lambda image: _captions(image, max_steps))
+
+  ds = order.stream(
+      examples.files(splits), examples.file_captions(splits), captions,
+      block_size=shuffle_buffer, seed=seed,
+      start=skip_batches * batch_size * process_count,
+  )
   ds = process_rows(ds, batch_size, process_index, process_count)
-  ds = ds.batch(batch_size, drop_remainder=True).skip(skip_batches)
-  return ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 
 
 def process_rows(
@@ -198,7 +215,7 @@ def eval_batches(
   """
   # Every process reads the whole split and keeps every process_count-th
   # example, so the shares differ by one at most, whatever the shards hold.
-  ds = _examples(examples, [split], 0, 1)
+  ds = _examples(examples, [split])
   if per_caption:
     ds = ds.flat_map(lambda image: _captions(image, max_steps))
   else:

@@ -159,6 +159,7 @@ def write_dataset(
       shards = prepared.write_shards(
           tmp_dir, split, members, images_per_shard, rng,
           lambda image, _: _example(image, features[image.imgid], vocab).SerializeToString(),
+          captions_of=lambda image: len(image.sentences),
       )
       splits[split] = {
           'num_images': len(members),

@@ -108,7 +108,10 @@ def write_dataset(
         frame_counts.append(frames.shape[0])
         return _example(video, frames, vocab).SerializeToString()
 
-      shards = prepared.write_shards(tmp_dir, split, members, videos_per_shard, rng, serialize)
+      shards = prepared.write_shards(
+          tmp_dir, split, members, videos_per_shard, rng, serialize,
+          captions_of=lambda video: len(video.sentences),
+      )
       splits[split] = {
           'num_videos': len(members),
           'num_captions': sum(len(v.sentences) for v in members),
