@@ -88,6 +88,11 @@ def parse_flags(argv: list[str]) -> list[str]:
   for arg in argv[1:]:
     if arg.startswith('--config='):
       _check_config_file(arg.removeprefix('--config='))
+    if re.match(r'(--[\w.]+=)?[a-zA-Z][\w+.-]*://', arg):
+      _exit_with(
+          f'{arg}: URLs are not read or written yet, only local paths; mount'
+          ' the bucket (e.g. with Cloud Storage FUSE) and give its local path'
+      )
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

@@ -72,6 +72,10 @@ MAIN_CASES = [
      '--split and --features', None),
     ('caption: unknown split', [TINY, '--workdir={trained}', '--mode=caption', '--split=dev'],
      "'dev'", None),
+    ('workdir a URL', [TINY, '--workdir=gs://bucket/run'], '--workdir=gs://bucket/run: URLs', None),
+    ('dataset dir a URL', [TINY, '--workdir={d}/w13', '--config.dataset.source=prepared',
+                           '--config.dataset.dir', 's3://bucket/coco'], 's3://bucket/coco: URLs',
+     '{d}/w13'),
 ]
 FEATURE_CASES = {
     'missing': '{d}/missing.npy',
