@@ -152,7 +152,8 @@ def print_table(results: list[dict]) -> None:
   """The rows as a Markdown table, ready for benchmarks/RESULTS.md."""
   columns = ('benchmark', 'model', 'dtype', 'batch_size', 'beam_size', 'step_ms', 'seconds',
              'compile_s', 'tokens_per_s', 'captions_per_s', 'clips_per_s', 'frames_per_s',
-             'pairs_per_s', 'examples_per_s', 'achieved_tflops', 'mfu',
+             'pairs_per_s', 'examples_per_s', 'first_batch_s', 'resumed_first_batch_s',
+             'achieved_tflops', 'mfu',
              'torch_step_ms', 'torch_seconds', 'vs_torch', 'xla_memory_gb', 'peak_memory_gb')
   shown = [c for c in columns if any(c in r for r in results)]
 

@@ -67,7 +67,10 @@ def test_pipeline_benchmark(tmp_path):
   result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--benchmarks=pipeline',
                       '--models=', f'--output={output}')
   assert result.returncode == 0, result.stderr[-3000:]
-  assert json.loads(output.read_text())['examples_per_s'] > 0
+  row = json.loads(output.read_text())
+  assert row['examples_per_s'] > 0
+  assert row['first_batch_s'] > 0 and row['resumed_first_batch_s'] > 0
+  assert row['resume_skip_batches'] == 1000
 
 
 def test_every_benchmarked_model_builds():

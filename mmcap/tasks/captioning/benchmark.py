@@ -164,8 +164,14 @@ def _block_memory(model, params, features: np.ndarray, batch: dict) -> dict:
   return benchmark.memory(lowered.compile())
 
 
+# The pipeline row's resume: 1,000 batches of 100, ten passes over its data.
+RESUME_SKIP = 1000
+
+
 def _pipeline(size) -> dict:
-  """tf.data examples/s over a generated prepared dataset (imports TF)."""
+  """tf.data examples/s over a generated prepared dataset (imports TF), and
+  the seconds to the first batch of a fresh run and of one resumed after
+  RESUME_SKIP batches (data/order.py: about the same)."""
   import tempfile  # pylint: disable=g-import-not-at-top
   from mmcap.data import pipeline, records, sources  # pylint: disable=g-import-not-at-top
   from mmcap.data.vocab import Vocabulary  # pylint: disable=g-import-not-at-top
@@ -180,7 +186,20 @@ def _pipeline(size) -> dict:
     path = f'{tmp}/data'
     records.write_dataset(images, features, vocab, path, {'captions': 'synthetic'})
     info = records.load_info(path)
-    batches = pipeline.train_batches(pipeline.images(path, info), ['train'], 100, size['steps'], 10_000, seed=0)
+
+    def batches_from(skip: int) -> tuple[Iterator, float]:
+      """The batches from `skip` on, and the seconds to the first one."""
+      start = time.perf_counter()
+      batches = pipeline.train_batches(
+          pipeline.images(path, info), ['train'], 100, size['steps'], 10_000, seed=0,
+          skip_batches=skip,
+      )
+      next(batches)
+      return batches, time.perf_counter() - start
+
+    batches_from(0)  # TensorFlow's first-use costs
+    _, resumed_seconds = batches_from(RESUME_SKIP)
+    batches, first_seconds = batches_from(0)
     for _ in range(20):
       next(batches)
     start, count = time.perf_counter(), 200
@@ -188,7 +207,8 @@ def _pipeline(size) -> dict:
       next(batches)
     seconds = time.perf_counter() - start
   return {'benchmark': 'pipeline', 'batch_size': 100, 'feature_dim': size['features'],
-          'examples_per_s': 100 * count / seconds}
+          'examples_per_s': 100 * count / seconds, 'first_batch_s': first_seconds,
+          'resume_skip_batches': RESUME_SKIP, 'resumed_first_batch_s': resumed_seconds}
 
 
 def _named(name: str, config: ml_collections.ConfigDict, row: dict) -> dict:
