@@ -544,5 +544,7 @@ def test_gpu_single_process_passes_its_exit_status(tmp_path):
 
 @pytest.mark.skipif(shutil.which('shellcheck') is None, reason='shellcheck is not on PATH')
 def test_shellcheck_passes():
-  result = subprocess.run(['shellcheck', TPU, GPU], capture_output=True, text=True)
+  common = os.path.join(REPO, 'launch', 'common.sh')
+  result = subprocess.run(['shellcheck', '-x', TPU, GPU, common], capture_output=True,
+                          text=True, cwd=REPO)
   assert result.returncode == 0, result.stdout + result.stderr
