@@ -32,3 +32,22 @@ quote_all() {
   done
   printf '%s' "$out"
 }
+
+# One flag that takes a value, --flag=VALUE or --flag VALUE (then the value
+# is the next argument): checked against the script's VALUE_FLAGS and
+# SWITCHES and given to its set_value. Sets `consumed` to the arguments used.
+# shellcheck disable=SC2034  # consumed is read by the caller
+value_flag() {
+  local arg=$1
+  if [[ $arg == --*=* ]]; then
+    local flag=${arg%%=*}
+    [[ $SWITCHES != *" $flag "* ]] || die "$flag takes no value; got $arg"
+    set_value "$flag" "${arg#*=}"
+    consumed=1
+  else
+    [[ $VALUE_FLAGS == *" $arg "* ]] || die "unknown flag $arg (see --help)"
+    if (($# < 2)) || [[ $2 == --* ]]; then die "$arg needs a value (see --help)"; fi
+    set_value "$arg" "$2"
+    consumed=2
+  fi
+}

@@ -101,16 +101,9 @@ while (($# > 0)); do
     --one_process_per_gpu) one_per_gpu=true ;;
     --config.*) extra+=("$arg") ;;  # a config override for mmcap.main
     --) extra+=("$@"); break ;;
-    --*=*)
-      flag=${arg%%=*}
-      [[ $SWITCHES != *" $flag "* ]] || die "$flag takes no value; got $arg"
-      set_value "$flag" "${arg#*=}"
-      ;;
     --*)
-      [[ $VALUE_FLAGS == *" $arg "* ]] || die "unknown flag $arg (see --help)"
-      if (($# == 0)) || [[ $1 == --* ]]; then die "$arg needs a value (see --help)"; fi
-      set_value "$arg" "$1"
-      shift
+      value_flag "$arg" "$@"
+      shift $((consumed - 1))
       ;;
     *) die "unexpected argument $arg (see --help; arguments for mmcap.main go after --)" ;;
   esac

@@ -173,16 +173,9 @@ while (($# > 0)); do
     --foreground) foreground=true ;;
     --config.*) extra+=("$arg") ;;  # a config override for mmcap.main
     --) extra+=("$@"); break ;;
-    --*=*)
-      flag=${arg%%=*}
-      [[ $SWITCHES != *" $flag "* ]] || die "$flag takes no value; got $arg"
-      set_value "$flag" "${arg#*=}"
-      ;;
     --*)
-      [[ $VALUE_FLAGS == *" $arg "* ]] || die "unknown flag $arg (see --help)"
-      if (($# == 0)) || [[ $1 == --* ]]; then die "$arg needs a value (see --help)"; fi
-      set_value "$arg" "$1"
-      shift
+      value_flag "$arg" "$@"
+      shift $((consumed - 1))
       ;;
     -*) die "unknown flag $arg (see --help)" ;;
     *)
