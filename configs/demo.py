@@ -10,9 +10,9 @@ model trains on it: add --config.model.variant=1u or 2u, or
 128), with a new --workdir.
 
 Result to expect (seed 0, CPU), test perplexity / BLEU-4 / CIDEr-D:
-  LRCN-2f 1.24 / 0.84 / 6.46    LRCN-1u 1.24 / 0.87 / 6.51
-  LRCN-2u 1.23 / 0.85 / 6.35    m-RNN   1.27 / 0.84 / 6.38
-  RNN-Base (no image) 3.52 / 0.24 / 0.32: one caption for every image
+  LRCN-2f 1.24 / 0.83 / 6.24    LRCN-1u 1.24 / 0.84 / 6.35
+  LRCN-2u 1.23 / 0.83 / 6.31    m-RNN   1.26 / 0.82 / 6.22
+  RNN-Base (no image) 3.52 / 0.25 / 0.31: one caption for every image
   most frequent training caption: - / 0.08 / 0.28
 """
 

@@ -16,8 +16,8 @@ fusion:
       --flow_workdir=runs/demo_activity_flow --output=runs/fused.json
 
 Result to expect (seed 0, CPU), test video accuracy (%) of 300 videos:
-  single frame  RGB 36.3  flow 46.0  fused (p = 1/2) 90.7  (p = 1/3) 91.3
-  LRCN          RGB 98.0  flow 67.7  fused (p = 1/2) 98.3  (p = 1/3) 97.0
+  single frame  RGB 41.3  flow 44.7  fused (p = 1/2) 91.0  (p = 1/3) 91.7
+  LRCN          RGB 97.3  flow 67.0  fused (p = 1/2) 98.0  (p = 1/3) 97.0
 LRCN far above the single frame on RGB, where the classes of one object
 differ only in the order of the frames.
 """

@@ -16,8 +16,8 @@ mean, which cannot see the order:
 
 Result to expect (seed 0, CPU), 200 test videos, perplexity / BLEU-4 /
 CIDEr-D (Python tokenizer, no METEOR):
-  S2VT                     1.21 / 0.99 / 5.62
-  mean pool (LRCN-2f)      1.31 / 0.69 / 4.08
+  S2VT                     1.21 / 1.00 / 5.19
+  mean pool (LRCN-2f)      1.32 / 0.75 / 4.11
   most frequent training caption: - / 0.23 / 0.99
 """
 
