@@ -22,7 +22,14 @@ from conftest import REPO, run_python, tiny_config
 from test_train import final_params
 
 CONFIG = 'tests/tiny_config.py'
+# Long enough for a SIGTERM to land mid-run (tiny steps take milliseconds).
+LONG = (f'--config={CONFIG}', '--config.num_train_steps=300', '--config.log_every_steps=10',
+        '--config.checkpoint_every_steps=300')
 EVALUATE_ALL = ('--config.evals.test_retrieval.enabled=True',)
+EVALUATE_NONE = (
+    '--config.evals.val_perplexity.enabled=False', '--config.evals.test_captions.enabled=False',
+    '--config.evals.test_perplexity.enabled=False', '--config.best_metric=',
+)
 
 
 def free_port() -> int:
@@ -86,8 +93,8 @@ def two_runs(tmp_path_factory):
   and by one, each over four devices."""
   root = tmp_path_factory.mktemp('multiprocess')
   two, one = str(root / 'two'), str(root / 'one')
-  for returncode, _, err in run_processes(
-      2, f'--config={CONFIG}', f'--workdir={two}', *EVALUATE_ALL):
+  for returncode, _, err in run_processes(2, f'--config={CONFIG}', f'--workdir={two}',
+                                          *EVALUATE_ALL):
     assert returncode == 0, err[-3000:]
   proc = run_one_process(f'--config={CONFIG}', f'--workdir={one}', *EVALUATE_ALL)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -175,20 +182,11 @@ def test_batch_not_shared_by_the_processes_stops_both(tmp_path):
     )
 
 
-PREEMPTIBLE = (
-    f'--config={CONFIG}', '--config.num_train_steps=300', '--config.log_every_steps=10',
-    '--config.checkpoint_every_steps=300', '--config.evals.val_perplexity.enabled=False',
-    '--config.best_metric=',
-    '--config.evals.test_captions.enabled=False', '--config.evals.test_perplexity.enabled=False',
-)
-
-
 def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_path):
   straight, preempted = str(tmp_path / 'straight'), str(tmp_path / 'preempted')
-  for returncode, _, err in run_processes(2, *PREEMPTIBLE, f'--workdir={straight}'):
+  for returncode, _, err in run_processes(2, *LONG, *EVALUATE_NONE, f'--workdir={straight}'):
     assert returncode == 0, err[-3000:]
-
-  procs = start_processes(2, *PREEMPTIBLE, f'--workdir={preempted}')
+  procs = start_processes(2, *LONG, *EVALUATE_NONE, f'--workdir={preempted}')
   try:
     for line in procs[0].stdout:  # process 0 logs; stop process 1 mid-run
       if line.startswith('step 20:'):
@@ -203,7 +201,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_p
   assert stopped[0] == stopped[1] < 300
   assert sorted(os.listdir(os.path.join(preempted, 'checkpoints'))) == [str(stopped[0])]
 
-  for returncode, out, err in run_processes(2, *PREEMPTIBLE, f'--workdir={preempted}'):
+  for returncode, _, err in run_processes(2, *LONG, *EVALUATE_NONE, f'--workdir={preempted}'):
     assert returncode == 0, err[-3000:]
   want, _ = final_params(straight, tiny_config())
   got, step = final_params(preempted, tiny_config())
