@@ -18,6 +18,9 @@ def test_demo_config_runs_from_the_command_line(tmp_path):
                       f'--workdir={tmp_path}', '--config.num_train_steps=3',
                       '--config.log_every_steps=1',
                       '--config.dataset.demo.num_train_images=40',
+                      '--config.dataset.demo.num_val_images=16',
+                      '--config.dataset.demo.num_test_images=16',
+                      '--config.evals.test_captions.java=False',  # tested in test_metrics
                       '--config.model.hidden_dim=8', '--config.model.embed_dim=8')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'step 3: loss' in result.stdout and 'tokens/s' in result.stdout
