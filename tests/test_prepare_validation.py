@@ -215,6 +215,9 @@ def test_prepared_directory_respects_the_umask(tmp_path):
   assert os.stat(tmp_path / 'out').st_mode & 0o777 == 0o750
 
 
+# The child's preexec_fn only resets SIGINT's handler before exec: JAX's
+# warning about forking a multithreaded process does not apply.
+@pytest.mark.filterwarnings('ignore:os.fork.. was called:RuntimeWarning')
 @pytest.mark.parametrize('stop, status, stderr', [
     (signal.SIGTERM, 143, ''), (signal.SIGINT, 130, 'error: interrupted\n')])
 def test_interrupted_prepare_leaves_nothing(tmp_path, stop, status, stderr):
