@@ -1,13 +1,17 @@
 r"""m-RNN on IAPR TC-12 (the paper's sentence generation benchmark).
 
-  python -m mmcap.prepare --karpathy_json=dataset_iaprtc12.json \
+  python -m mmcap.prepare --iaprtc12_dir=iaprtc12 \
+      --iaprtc12_train_list=train_list.txt --iaprtc12_test_list=test_list.txt \
       --features=feats.npy --output_dir=data/iaprtc12
   python -m mmcap.main --config=configs/mrnn_iaprtc12.py \
       --workdir=runs/mrnn_iaprtc12 --config.dataset.dir=data/iaprtc12
 
-IAPR TC-12 has no Karpathy JSON: write its train/test split (17,665 / 1,962
-images in the paper) in that format first. RNN-Base, the language-only
-baseline: add --config.model.name=rnn_base.
+`prepare` reads the release as distributed (iaprtc12/annotations_complete_eng/
+<dir>/<id>.eng; each DESCRIPTION split at ';' into sentences) and the
+paper's split (17,665 training / 1,962 test images, from Kiros et al. 2014)
+as two lists of DIR/ID lines; feats.npy has one row per listed image, the
+training list's then the test list's (mmcap/data/iaprtc12.py). RNN-Base,
+the language-only baseline: add --config.model.name=rnn_base.
 
 Sizes and cost from the paper (embedding 128 -> 256, ReLU recurrence 256,
 multimodal 512, the NLL per word plus L2), dropout 0.5 on the multimodal

@@ -3,9 +3,11 @@ r"""Prepares a captioning dataset for training from files users already have.
   python -m mmcap.prepare --karpathy_json=dataset_flickr8k.json \
       --features=vgg_feats.mat --output_dir=data/flickr8k
 
-Captions come from a Karpathy-splits JSON (--karpathy_json) or from the raw
+Captions come from a Karpathy-splits JSON (--karpathy_json), from the raw
 Flickr8k text release (--flickr8k_dir, holding Flickr8k.token.txt and the
-Flickr_8k.*Images.txt split lists). Features are a .npy of shape (N, D), row =
+Flickr_8k.*Images.txt split lists) or from the IAPR TC-12 release
+(--iaprtc12_dir, holding annotations_complete_eng/, with the split lists
+--iaprtc12_train_list and --iaprtc12_test_list; mmcap/data/iaprtc12.py). Features are a .npy of shape (N, D), row =
 imgid, or neuraltalk's vgg_feats.mat with `feats` of shape (D, N). The output
 directory (TFRecord shards, vocab.json, dataset_info.json; schema in
 mmcap/data/records.py) is what a config's `dataset.dir` points at. It is
@@ -17,6 +19,7 @@ from absl import app
 from absl import flags
 
 from mmcap import errors
+from mmcap.data import iaprtc12
 from mmcap.data import prepared
 from mmcap.data import records
 from mmcap.data import sources
@@ -27,6 +30,15 @@ _KARPATHY_JSON = flags.DEFINE_string(
 )
 _FLICKR8K_DIR = flags.DEFINE_string(
     'flickr8k_dir', None, 'Directory of the raw Flickr8k text release.'
+)
+_IAPRTC12_DIR = flags.DEFINE_string(
+    'iaprtc12_dir', None, 'Directory of the IAPR TC-12 release (iaprtc12/).'
+)
+_IAPRTC12_TRAIN_LIST = flags.DEFINE_string(
+    'iaprtc12_train_list', None, 'IAPR TC-12: the training images, one DIR/ID per line.'
+)
+_IAPRTC12_TEST_LIST = flags.DEFINE_string(
+    'iaprtc12_test_list', None, 'IAPR TC-12: the test images, one DIR/ID per line.'
 )
 _FEATURES = flags.DEFINE_string(
     'features', None, 'Image features: .npy (N, D) or vgg_feats.mat (D, N).'
@@ -53,14 +65,25 @@ flags.mark_flags_as_required(['features', 'output_dir'])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise InputError(f'unexpected arguments: {argv[1:]}')
-  if (_KARPATHY_JSON.value is None) == (_FLICKR8K_DIR.value is None):
-    raise InputError('give exactly one of --karpathy_json and --flickr8k_dir')
+  sources_given = [f for f in (_KARPATHY_JSON, _FLICKR8K_DIR, _IAPRTC12_DIR) if f.value is not None]
+  if len(sources_given) != 1:
+    raise InputError('give exactly one of --karpathy_json, --flickr8k_dir and --iaprtc12_dir')
+  lists_given = {f.value is not None for f in (_IAPRTC12_TRAIN_LIST, _IAPRTC12_TEST_LIST)}
+  if lists_given != {_IAPRTC12_DIR.value is not None}:
+    raise InputError(
+        '--iaprtc12_dir goes with both --iaprtc12_train_list and --iaprtc12_test_list'
+    )
   for flag in (_IMAGES_PER_SHARD, _MIN_WORD_COUNT, _FEATURE_DIM):
     prepared.check_positive(flag.name, flag.value)
   prepared.check_new_directory(_OUTPUT_DIR.value)
   if _KARPATHY_JSON.value:
     captions_path = _KARPATHY_JSON.value
     images = sources.read_karpathy_json(captions_path)
+  elif _IAPRTC12_DIR.value:
+    captions_path = _IAPRTC12_DIR.value
+    images = iaprtc12.read_iaprtc12(
+        captions_path, _IAPRTC12_TRAIN_LIST.value, _IAPRTC12_TEST_LIST.value
+    )
   else:
     captions_path = _FLICKR8K_DIR.value
     images = sources.read_flickr8k_text(captions_path)

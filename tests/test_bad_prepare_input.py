@@ -69,6 +69,19 @@ def flickr8k(directory: str, token_file: str | bytes) -> dict:
           f'{directory}/Flickr8k.token.txt': token_file}
 
 
+def iaprtc12(directory: str, description: str | None = 'a dog runs; a red ball') -> dict:
+  """An IAPR TC-12 release of images 00/1 (train) and 00/2 (test), the
+  first with this DESCRIPTION (None: no DESCRIPTION element)."""
+  body = '' if description is None else f'<DESCRIPTION>{description}</DESCRIPTION>'
+  return {f'{directory}/annotations_complete_eng/00/1.eng': f'<DOC>{body}</DOC>\n',
+          f'{directory}/annotations_complete_eng/00/2.eng':
+              '<DOC><DESCRIPTION>a dog</DESCRIPTION></DOC>\n'}
+
+
+IAPRTC12_LISTS = {'iapr_train.txt': '00/1\n', 'iapr_test.txt': '00/2\n',
+                  'iapr_bad_line.txt': '00-1\n', 'iapr_empty.txt': '\n'}
+
+
 IMAGE_FILES = {
     'captions.json': karpathy(*IMAGES),
     'features.npy': np.ones((3, DIM), np.float32),
@@ -92,6 +105,8 @@ IMAGE_FILES = {
     'json_dir/': None,
     **flickr8k('flickr_ok', 'a.jpg#0\ta dog runs\nb.jpg#0\ta dog\nc.jpg#0\ta dog\n'),
     'flickr_empty/': None,
+    **iaprtc12('iapr'), **iaprtc12('iapr_no_description', None),
+    **iaprtc12('iapr_no_words', ' ; ; '), **IAPRTC12_LISTS,
     **flickr8k('flickr_no_tab', 'a.jpg#0 a dog runs\n'),
     **flickr8k('flickr_latin1', NOT_UTF8),
     'empty.npy': b'',
@@ -152,6 +167,22 @@ IMAGE_CASES = [
     ('flickr8k_token_file_not_utf8',
      {'karpathy_json': None, 'flickr8k_dir': f'{R}/flickr_latin1'},
      f'{R}/flickr_latin1/Flickr8k.token.txt'),
+    *[(f'iaprtc12_{name}',
+       {'karpathy_json': None, 'iaprtc12_dir': f'{R}/{directory}',
+        'iaprtc12_train_list': f'{R}/{train}', 'iaprtc12_test_list': f'{R}/iapr_test.txt'},
+       named) for name, directory, train, named in [
+           ('dir_missing', 'none', 'iapr_train.txt', f'{R}/none: no annotations_complete_eng/'),
+           ('train_list_missing', 'iapr', 'none.txt', f'{R}/none.txt'),
+           ('list_line_not_dir_id', 'iapr', 'iapr_bad_line.txt', f'{R}/iapr_bad_line.txt:1'),
+           ('list_empty', 'iapr', 'iapr_empty.txt', 'names no image'),
+           ('image_in_both_lists', 'iapr', 'iapr_test.txt', 'already listed'),
+           ('annotation_without_description', 'iapr_no_description', 'iapr_train.txt',
+            f'{R}/iapr_no_description/annotations_complete_eng/00/1.eng'),
+           ('description_without_words', 'iapr_no_words', 'iapr_train.txt',
+            'the DESCRIPTION has no words'),
+       ]],
+    ('iaprtc12_dir_without_lists', {'karpathy_json': None, 'iaprtc12_dir': f'{R}/iapr'},
+     '--iaprtc12_train_list'),
     ('both_caption_sources', {'flickr8k_dir': f'{R}/flickr_ok'}, '--karpathy_json'),
     ('no_caption_source', {'karpathy_json': None}, '--karpathy_json'),
     ('features_flag_missing', {'features': None}, '--features'),
