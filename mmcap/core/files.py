@@ -1,20 +1,24 @@
-"""A run's JSON files, written atomically: a reader sees the old file or the
-whole new one, never a part."""
+"""Files written atomically (a reader sees the old file or the whole new
+one, never a part), and output paths checked before the work."""
 
+import contextlib
 import json
 import os
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 from mmcap.errors import WriteError
 
 
-def write_json(path: str, value: Any) -> None:
-  """Writes `value` to `path` whole; WriteError if it cannot (a directory
-  that is missing or read-only, a full disk), with no file left behind."""
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = 'w') -> Iterator[IO]:
+  """A file to write `path` through: `path` appears whole when the block
+  ends, or not at all. WriteError if it cannot be written (a directory that
+  is missing or read-only, a full disk), with no file left behind."""
   tmp = f'{path}.tmp'
   try:
-    with open(tmp, 'w') as f:
-      json.dump(value, f, indent=2)
+    with open(tmp, mode) as f:
+      yield f
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -24,6 +28,12 @@ def write_json(path: str, value: Any) -> None:
     if isinstance(error, OSError):
       raise WriteError(f'{path}: not written ({error.strerror or error})') from error
     raise
+
+
+def write_json(path: str, value: Any) -> None:
+  """Writes `value` to `path` whole (atomic_write)."""
+  with atomic_write(path) as f:
+    json.dump(value, f, indent=2)
 
 
 def check_output_path(path: str, flag: str) -> None:

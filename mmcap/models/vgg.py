@@ -83,6 +83,45 @@ class VGG16(nn.Module):
     return {name: found[name].astype(jnp.float32) for name in outputs}
 
 
+def _open_h5(path: str):
+  import h5py  # pylint: disable=g-import-not-at-top
+
+  try:
+    return h5py.File(path, 'r')
+  except FileNotFoundError:
+    raise InputError(
+        f'{path}: VGG-16 weights not found; obtain {KERAS_WEIGHTS_FILE}'
+        ' (the Keras applications file) and give its path'
+    ) from None
+  except OSError as e:
+    raise InputError(f'{path}: not an HDF5 weights file ({e})') from None
+
+
+def _layers(path: str, f) -> dict[str, list]:
+  """The file's weights (h5py datasets, read when used) by Keras layer
+  name, each layer's in the order of its weight_names."""
+  group = f['model_weights'] if 'model_weights' in f else f
+  names = [_text(n) for n in group.attrs.get('layer_names', [])]
+  missing = [n for n in conv_names() + [k for _, k in _DENSE] if n not in names]
+  if missing:
+    raise InputError(
+        f'{path}: no layer {missing[0]!r}; expected the weights of VGG-16'
+        f' (layers {conv_names()[0]} .. predictions), found {names[:5]}...'
+    )
+  return {n: [group[n][_text(w)] for w in group[n].attrs['weight_names']] for n in names}
+
+
+def config_from_keras_h5(path: str, image_size: int = 224) -> VGGConfig:
+  """The widths of the VGG-16 whose weights `path` holds, for images of
+  `image_size` (the crop)."""
+  with _open_h5(path) as f:
+    layers = _layers(path, f)
+    widths = tuple(layers[f'block{b}_conv{c}'][0].shape[-1] for b, c in _BLOCKS)
+    fc1, predictions = layers['fc1'][0].shape, layers['predictions'][0].shape
+  return VGGConfig(widths=widths, image_size=image_size, dense_dim=fc1[-1],
+                   num_classes=predictions[-1])
+
+
 def load_keras_h5(path: str, config: VGGConfig = VGGConfig()) -> dict:
   """VGG-16's parameters from a Keras h5 weights file (the applications
   file, or a whole model saved as .h5), checked against `config`'s shapes.
@@ -91,45 +130,28 @@ def load_keras_h5(path: str, config: VGGConfig = VGGConfig()) -> dict:
   `layer_names` and taken in the order of its `weight_names` (kernel, then
   bias), as Keras's legacy loader takes them.
   """
-  import h5py  # pylint: disable=g-import-not-at-top
-
   expected = jax.eval_shape(
       lambda: VGG16(config).init(
           jax.random.key(0), jnp.zeros((1, config.image_size, config.image_size, 3)), LAYERS)
   )['params']
   keras_names = {**{n: n for n in conv_names()}, **dict(_DENSE)}
-  try:
-    f = h5py.File(path, 'r')
-  except FileNotFoundError:
-    raise InputError(
-        f'{path}: VGG-16 weights not found; obtain {KERAS_WEIGHTS_FILE}'
-        ' (the Keras applications file) and give its path'
-    ) from None
-  except OSError as e:
-    raise InputError(f'{path}: not an HDF5 weights file ({e})') from None
-  with f:
-    group = f['model_weights'] if 'model_weights' in f else f
-    layer_names = [_text(n) for n in group.attrs.get('layer_names', [])]
-    params = {}
+  params = {}
+  with _open_h5(path) as f:
+    layers = _layers(path, f)
     for name, shapes in expected.items():
       keras_name = keras_names[name]
-      if keras_name not in layer_names:
-        raise InputError(
-            f'{path}: no layer {keras_name!r}; expected the weights of VGG-16'
-            f' (layers {conv_names()[0]} .. predictions), found {layer_names[:5]}...'
-        )
-      layer = group[keras_name]
-      values = [np.asarray(layer[_text(w)]) for w in layer.attrs['weight_names']]
+      values = layers[keras_name]
+      if len(values) != 2:
+        raise InputError(f'{path}: layer {keras_name} has {len(values)} weights, expected 2')
       params[name] = {}
       for key, value in zip(('kernel', 'bias'), values):
         if value.shape != shapes[key].shape:
           raise InputError(
               f'{path}: layer {keras_name} {key} has shape {value.shape},'
-              f' VGG-16 expects {shapes[key].shape}: the weights of another architecture'
+              f' VGG-16 expects {shapes[key].shape} (for {config.image_size}-pixel'
+              ' crops): the weights of another architecture or crop size'
           )
-        params[name][key] = value.astype(np.float32)
-      if len(values) != 2:
-        raise InputError(f'{path}: layer {keras_name} has {len(values)} weights, expected 2')
+        params[name][key] = np.asarray(value, np.float32)
   return params
 
 

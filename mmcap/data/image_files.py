@@ -1,0 +1,108 @@
+"""Image files for feature extraction: which files, in which order, and
+their pixels as fixed-size crops, decoded and resized in tf.data.
+
+Crops follow the references' Caffe feature extraction: the image resized to
+S x S (aspect not kept), then its centre C x C crop, or with `ten_crop` the
+four corner crops and the centre one, each also mirrored, whose features
+are averaged. Grayscale, CMYK and RGBA images become RGB.
+"""
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from mmcap.data import sources
+from mmcap.errors import InputError
+
+tf.config.set_visible_devices([], 'GPU')
+tf.config.set_visible_devices([], 'TPU')
+
+EXTENSIONS = ('.jpg', '.jpeg', '.png')
+
+
+def in_directory(directory: str) -> list[str]:
+  """The JPEG and PNG files of a directory, in sorted name order."""
+  if not os.path.isdir(directory):
+    raise InputError(f'--images={directory}: not a directory')
+  names = sorted(n for n in os.listdir(directory) if n.lower().endswith(EXTENSIONS))
+  if not names:
+    raise InputError(f'--images={directory}: no {"/".join(EXTENSIONS)} file')
+  return [os.path.join(directory, n) for n in names]
+
+
+def of_karpathy_json(path: str, image_root: str) -> list[str]:
+  """The image files of a Karpathy-splits JSON, in `imgid` order (the rows
+  that `prepare` reads): IMAGE_ROOT/[filepath/]filename."""
+  images = sources.read_karpathy_json(path)  # validated
+  with open(path) as f:
+    entries = json.load(f)['images']
+  by_imgid = {}
+  for image, entry in zip(images, entries):
+    folder = entry.get('filepath', '')
+    by_imgid[image.imgid] = os.path.join(image_root, folder if isinstance(folder, str) else '',
+                                         image.filename)
+  if sorted(by_imgid) != list(range(len(by_imgid))):
+    raise InputError(f'{path}: imgid must number the images 0 to {len(by_imgid) - 1}')
+  return [by_imgid[i] for i in range(len(by_imgid))]
+
+
+def decode(path: tf.Tensor) -> tf.Tensor:
+  """An image file's RGB pixels, [H, W, 3] uint8. JPEGs are decoded with
+  libjpeg's accurate integer DCT (as PIL and OpenCV decode them), not
+  TensorFlow's default fast one."""
+  contents = tf.io.read_file(path)
+  return tf.cond(
+      tf.io.is_jpeg(contents),
+      lambda: tf.io.decode_jpeg(contents, channels=3, dct_method='INTEGER_ACCURATE'),
+      lambda: tf.io.decode_png(contents, channels=3),
+  )
+
+
+def _crops(path: tf.Tensor, resize: int, crop: int, ten_crop: bool) -> tf.Tensor:
+  image = tf.image.resize(tf.cast(decode(path), tf.float32), [resize, resize])
+  centre = (resize - crop) // 2
+  if not ten_crop:
+    return image[centre:centre + crop, centre:centre + crop]
+  far = resize - crop
+  crops = [image[y:y + crop, x:x + crop]
+           for y, x in ((0, 0), (0, far), (far, 0), (far, far), (centre, centre))]
+  return tf.stack(crops + [c[:, ::-1] for c in crops])
+
+
+def batches(
+    paths: Sequence[str], resize: int, crop: int, ten_crop: bool, batch_size: int
+) -> Iterator[np.ndarray]:
+  """Crops of `paths` in order, [B, C, C, 3] (ten_crop: [B, 10, C, C, 3])
+  float32 RGB in 0..255; the last batch zero-padded to `batch_size`. A file
+  that does not decode is named in an InputError."""
+  ds = tf.data.Dataset.from_tensor_slices(list(paths)).map(
+      lambda p: _crops(p, resize, crop, ten_crop),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+  )
+  shape = ([10] if ten_crop else []) + [crop, crop, 3]
+  iterator = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+  for start in range(0, len(paths), batch_size):
+    try:
+      batch = next(iterator)
+    except tf.errors.OpError:
+      _raise_for_bad_file(paths[start:start + batch_size])
+      raise
+    padding = np.zeros((batch_size - len(batch), *shape), np.float32)
+    yield np.concatenate([batch, padding]) if len(padding) else batch
+
+
+def _raise_for_bad_file(paths: Sequence[str]) -> None:
+  """Finds the first of `paths` that does not read or decode and names it."""
+  for path in paths:
+    if not os.path.isfile(path):
+      raise InputError(f'{path}: image file not found')
+    try:
+      decode(tf.constant(path))
+    except tf.errors.OpError as e:
+      reason = re.sub(r'\{\{.*?\}\}\s*', '', e.message.splitlines()[0] if e.message else '')
+      reason = reason.split(' [Op:')[0] or type(e).__name__
+      raise InputError(f'{path}: not a readable JPEG or PNG image ({reason})') from None

@@ -1,0 +1,160 @@
+r"""Extracts CNN features from image files, in the layout `prepare` reads.
+
+  python -m mmcap.extract --images=DIR --cnn=vgg16 \
+      --weights=vgg16_weights_tf_dim_ordering_tf_kernels.h5 --layer=fc7 \
+      --output=feats.npy
+  python -m mmcap.extract --karpathy_json=dataset_coco.json --image_root=coco \
+      --weights=vgg16_weights_tf_dim_ordering_tf_kernels.h5 --output=feats.npy
+
+Rows: a directory's JPEG and PNG files in sorted name order, or a Karpathy
+JSON's images by `imgid` (IMAGE_ROOT/[filepath/]filename), so that
+`python -m mmcap.prepare --karpathy_json=... --features=feats.npy` reads
+them. The names go beside the output, one per line (feats.names.txt).
+Each image is resized to --resize x --resize and centre-cropped to --crop
+(the references: 256 and 224; --resize=224 --crop=224 leaves a 224 x 224
+image as it is), or with --ten_crop its ten crops are averaged; VGG-16 runs
+jitted over all devices (--dtype=bfloat16 or float32), and writes
+`--layer` (fc7: 4,096-d; pool5 flattened). Progress (images/s, time left)
+is printed after every part of --part_size images; each finished part is
+kept in OUTPUT.parts/, so a rerun after an interruption does not redo it.
+The output is written only when every part is done.
+"""
+
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mmcap import errors
+from mmcap.core.files import atomic_write
+from mmcap.core.placement import Placement
+from mmcap.data import image_files
+from mmcap.errors import InputError
+from mmcap.models import vgg
+
+_IMAGES = flags.DEFINE_string('images', None, 'A directory of JPEG and PNG images.')
+_KARPATHY_JSON = flags.DEFINE_string(
+    'karpathy_json', None, 'A Karpathy-splits JSON naming the images (rows by imgid).'
+)
+_IMAGE_ROOT = flags.DEFINE_string(
+    'image_root', '.', '--karpathy_json: the directory its file names are relative to.'
+)
+_CNN = flags.DEFINE_enum('cnn', 'vgg16', ['vgg16'], 'The network.')
+_WEIGHTS = flags.DEFINE_string(
+    'weights', vgg.KERAS_WEIGHTS_FILE, "The network's Keras .h5 weights file."
+)
+_LAYER = flags.DEFINE_enum('layer', 'fc7', list(vgg.LAYERS), 'The layer to write.')
+_RESIZE = flags.DEFINE_integer('resize', 256, 'Images are resized to RESIZE x RESIZE ...')
+_CROP = flags.DEFINE_integer('crop', 224, '... then centre-cropped to CROP x CROP.')
+_TEN_CROP = flags.DEFINE_bool('ten_crop', False, 'Average the features of ten crops.')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per step, over all devices.')
+_PART_SIZE = flags.DEFINE_integer('part_size', 2048, 'Images per resumable part.')
+_DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
+_OUTPUT = flags.DEFINE_string('output', None, 'The features file to write (.npy).')
+flags.mark_flags_as_required(['output'])
+
+
+def _check_flags() -> None:
+  if (_IMAGES.value is None) == (_KARPATHY_JSON.value is None):
+    raise InputError('give exactly one of --images and --karpathy_json')
+  output = _OUTPUT.value
+  if not output.endswith('.npy'):
+    raise InputError(f'--output={output}: expected a .npy file name')
+  if os.path.exists(output):
+    raise InputError(f'--output={output}: already exists; remove it or choose another name')
+  if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+    raise InputError(f'--output={output}: its directory does not exist')
+  for flag in (_RESIZE, _CROP, _BATCH_SIZE, _PART_SIZE):
+    if flag.value < 1:
+      raise InputError(f'--{flag.name}={flag.value}: expected a positive number')
+  if _CROP.value > _RESIZE.value or _CROP.value % 32:
+    raise InputError(
+        f'--crop={_CROP.value}: expected a multiple of 32 (VGG-16 pools 5 times)'
+        f' no larger than --resize={_RESIZE.value}'
+    )
+  if _BATCH_SIZE.value % jax.device_count():
+    raise InputError(
+        f'--batch_size={_BATCH_SIZE.value}: expected a multiple of the'
+        f' {jax.device_count()} devices'
+    )
+
+
+def features_fn(config: vgg.VGGConfig, layer: str, placement: Placement):
+  """The jitted [B, (10,) C, C, 3] -> [B, D] features of one batch, sharded
+  over the devices, ten crops averaged."""
+  model = vgg.VGG16(config)
+
+  def features(params, images):
+    crops = images.reshape((-1,) + images.shape[-3:])
+    found = model.apply({'params': params}, crops, (layer,))[layer]
+    found = found.reshape(images.shape[0], -1, int(np.prod(found.shape[1:])))
+    return jnp.mean(found, axis=1)
+
+  return jax.jit(features, in_shardings=(placement.replicated, placement.data),
+                 out_shardings=placement.replicated)
+
+
+@errors.reports_input_errors
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise InputError(f'unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  _check_flags()
+  if _IMAGES.value is not None:
+    paths = image_files.in_directory(_IMAGES.value)
+  else:
+    paths = image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value)
+  config = vgg.config_from_keras_h5(_WEIGHTS.value, _CROP.value)
+  config = vgg.VGGConfig(**{**config.__dict__, 'dtype': _DTYPE.value})
+  placement = Placement.over_all_devices()
+  params = jax.device_put(vgg.load_keras_h5(_WEIGHTS.value, config), placement.replicated)
+  extract = features_fn(config, _LAYER.value, placement)
+
+  output = _OUTPUT.value
+  parts_dir = output + '.parts'
+  os.makedirs(parts_dir, exist_ok=True)
+  part_size = _PART_SIZE.value
+  num_parts = -(-len(paths) // part_size)
+  start_time, done = time.perf_counter(), 0
+  for part in range(num_parts):
+    part_paths = paths[part * part_size:(part + 1) * part_size]
+    part_file = os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy')
+    if os.path.exists(part_file):
+      continue  # done by an earlier, interrupted run
+    rows = []
+    for batch in image_files.batches(part_paths, _RESIZE.value, _CROP.value,
+                                     _TEN_CROP.value, _BATCH_SIZE.value):
+      rows.append(np.asarray(extract(params, placement.to_global({'x': batch})['x'])))
+    with atomic_write(part_file, 'wb') as f:
+      np.save(f, np.concatenate(rows)[:len(part_paths)].astype(np.float32))
+    done += len(part_paths)
+    seconds = time.perf_counter() - start_time
+    remaining = len(paths) - (part + 1) * part_size
+    print(f'extract: part {part + 1}/{num_parts}, {done / seconds:.1f} images/s,'
+          f' eta {max(remaining, 0) / max(done / seconds, 1e-9):.0f} s', flush=True)
+  parts = [np.load(os.path.join(parts_dir, name)) for name in sorted(os.listdir(parts_dir))
+           if name.endswith(f'-of-{num_parts:05d}.npy')]
+  features = np.concatenate(parts)
+  if len(features) != len(paths):
+    raise InputError(f'{parts_dir}: holds {len(features)} rows for {len(paths)} images;'
+                     ' remove it and extract again')
+  names_file = output[:-len('.npy')] + '.names.txt'
+  with atomic_write(names_file, 'w') as f:
+    f.write(''.join(p + '\n' for p in paths))
+  with atomic_write(output, 'wb') as f:
+    np.save(f, features)
+  for name in os.listdir(parts_dir):
+    os.remove(os.path.join(parts_dir, name))
+  os.rmdir(parts_dir)
+  print(f'wrote {output}: {features.shape[0]} x {features.shape[1]} float32 ({_LAYER.value}),'
+        f' names in {names_file}')
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=errors.parse_flags)

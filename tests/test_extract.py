@@ -1,0 +1,142 @@
+"""python -m mmcap.extract: image files -> the features file prepare reads,
+equal to Keras's VGG on the same weights; resumable; bad files named."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_python
+from test_vgg import SMALL, keras_vgg, real_looking_images, save_legacy_h5
+
+keras = pytest.importorskip('keras')
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+  """A narrow VGG-16 (64-pixel crops) and its Keras legacy .h5 file."""
+  model = keras_vgg(SMALL)
+  path = tmp_path_factory.mktemp('weights') / 'small_vgg16.h5'
+  save_legacy_h5(model, path)
+  return model, str(path)
+
+
+def write_images(directory, count=5, size=64) -> np.ndarray:
+  """PNGs and JPEGs (one grayscale, one CMYK), named out of order."""
+  directory.mkdir(parents=True, exist_ok=True)
+  images = real_looking_images(count, size).astype(np.uint8)
+  for i, image in enumerate(images):
+    picture = Image.fromarray(image)
+    name = f'img{(count - i):02d}'
+    if i == 1:
+      picture.convert('L').save(directory / f'{name}.jpg')
+    elif i == 2:
+      picture.convert('CMYK').save(directory / f'{name}.jpeg', quality=95)
+    else:
+      picture.save(directory / f'{name}.png')
+  return images
+
+
+def extract(*flags):
+  return run_python('-m', 'mmcap.extract', *flags)
+
+
+def test_extracted_features_equal_keras_and_resume_in_parts(weights, tmp_path):
+  model, weights_file = weights
+  images = write_images(tmp_path / 'images')
+  output = tmp_path / 'feats.npy'
+  common = [f'--images={tmp_path / "images"}', f'--weights={weights_file}', '--resize=64',
+            '--crop=64', '--layer=fc7', '--batch_size=2', '--part_size=2', f'--output={output}']
+  # An interrupted extraction: one file of the third part is not an image.
+  (tmp_path / 'images' / 'zz_broken.png').write_text('not a picture')
+  result = extract(*common)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f'error: {tmp_path / "images" / "zz_broken.png"}: not a readable JPEG or PNG image')
+  assert not output.exists()
+  done = sorted(os.listdir(f'{output}.parts'))
+  assert done == ['part-00000-of-00003.npy', 'part-00001-of-00003.npy']
+
+  os.remove(tmp_path / 'images' / 'zz_broken.png')
+  (tmp_path / 'images' / 'zz_last.png').write_bytes((tmp_path / 'images' / 'img01.png').read_bytes())
+  result = extract(*common)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'part 3/3' in result.stdout and 'part 1/3' not in result.stdout  # parts 1-2 kept
+  assert not os.path.exists(f'{output}.parts')
+  features = np.load(output)
+  names = (tmp_path / 'feats.names.txt').read_text().splitlines()
+  assert [os.path.basename(n) for n in names] == [
+      'img01.png', 'img02.png', 'img03.jpeg', 'img04.jpg', 'img05.png', 'zz_last.png']
+  assert features.shape == (6, SMALL.dense_dim) and features.dtype == np.float32
+  # The same images through Keras: decoded as mmcap decodes them (the
+  # grayscale and CMYK ones through their RGB conversion), in name order.
+  decoded = np.stack([np.asarray(Image.open(n).convert('RGB'), np.float32) for n in names])
+  want = np.asarray(model(keras.applications.vgg16.preprocess_input(decoded.copy()))[1])
+  exact = [0, 1, 3, 4, 5]  # PNGs and the grayscale JPEG: the same pixels as PIL's
+  np.testing.assert_allclose(features[exact], want[exact], rtol=1e-4,
+                             atol=1e-4 * np.abs(want).max())
+  # CMYK -> RGB differs by a few grey levels between libjpeg and PIL.
+  assert np.corrcoef(features[2], want[2])[0, 1] > 0.99
+
+
+def test_karpathy_json_rows_follow_imgid(weights, tmp_path):
+  _, weights_file = weights
+  write_images(tmp_path / 'coco' / 'val2014', count=2)
+  entries = [{'imgid': 1, 'filepath': 'val2014', 'filename': 'img02.png', 'split': 'test',
+              'sentences': [{'tokens': ['a'], 'raw': 'a', 'sentid': 0}]},
+             {'imgid': 0, 'filepath': 'val2014', 'filename': 'img01.jpg', 'split': 'train',
+              'sentences': [{'tokens': ['b'], 'raw': 'b', 'sentid': 1}]}]
+  captions = tmp_path / 'dataset.json'
+  captions.write_text(json.dumps({'images': entries}))
+  result = extract(f'--karpathy_json={captions}', f'--image_root={tmp_path / "coco"}',
+                   f'--weights={weights_file}', '--resize=64', '--crop=64', '--layer=pool5',
+                   '--batch_size=2', f'--output={tmp_path / "f.npy"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  names = (tmp_path / 'f.names.txt').read_text().splitlines()
+  assert [os.path.basename(n) for n in names] == ['img01.jpg', 'img02.png']
+  assert np.load(tmp_path / 'f.npy').shape == (2, 2 * 2 * SMALL.widths[-1])
+
+
+BAD_FLAGS = [
+    (['--crop=60'], '--crop=60: expected a multiple of 32'),
+    (['--crop=96'], 'no larger than --resize=64'),
+    (['--output={d}/f.txt'], 'expected a .npy file name'),
+    (['--weights={d}/none.h5'], 'obtain vgg16_weights_tf_dim_ordering_tf_kernels.h5'),
+    (['--crop=32', '--resize=32'], 'the weights of another architecture or crop size'),
+    (['--images={d}/none'], 'not a directory'),
+    (['--images={d}/gif'], 'no .jpg/.jpeg/.png file'),
+    (['--karpathy_json={d}/none.json'], 'give exactly one of --images and --karpathy_json'),
+]
+
+
+@pytest.fixture(scope='module')
+def bad_flag_results(weights, tmp_path_factory):
+  """Every case of BAD_FLAGS run in one process (tests/cli_driver.py)."""
+  d = tmp_path_factory.mktemp('bad_flags')
+  write_images(d / 'images', count=1)
+  (d / 'gif').mkdir()
+  cases = []
+  for flags, _ in BAD_FLAGS:
+    given = {'--images': f'{d}/images', '--weights': weights[1], '--resize': '64',
+             '--crop': '64', '--output': f'{d}/f.npy'}
+    for flag in flags:
+      name, value = flag.split('=', 1)
+      given[name] = value.format(d=d)
+    cases.append([f'{k}={v}' for k, v in given.items()])
+  (d / 'cases.json').write_text(json.dumps(cases))
+  result = run_python('tests/cli_driver.py', 'mmcap.extract', str(d / 'cases.json'),
+                      str(d / 'results.json'))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return d, json.loads((d / 'results.json').read_text())
+
+
+@pytest.mark.parametrize('index', range(len(BAD_FLAGS)), ids=[m for _, m in BAD_FLAGS])
+def test_bad_flags_are_one_line(bad_flag_results, index):
+  d, results = bad_flag_results
+  result = results[index]
+  assert result['traceback'] is None and result['status'] == 2, result
+  (line,) = result['stderr'].strip().splitlines()
+  assert line.startswith('error: ') and BAD_FLAGS[index][1] in line, line
+  assert not os.path.exists(f'{d}/f.npy') and not os.path.exists(f'{d}/f.npy.parts')
