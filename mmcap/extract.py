@@ -16,10 +16,13 @@ image as it is), or with --ten_crop its ten crops are averaged; VGG-16 runs
 jitted over all devices (--dtype=bfloat16 or float32), and writes
 `--layer` (fc7: 4,096-d; pool5 flattened). Progress (images/s, time left)
 is printed after every part of --part_size images; each finished part is
-kept in OUTPUT.parts/, so a rerun after an interruption does not redo it.
-The output is written only when every part is done.
+kept in OUTPUT.parts/, so the same command, rerun after an interruption,
+does not redo it (another extraction into the same output, with other
+images or flags, is refused). The output is written only when every part
+is done.
 """
 
+import json
 import os
 import time
 
@@ -99,6 +102,34 @@ def features_fn(config: vgg.VGGConfig, layer: str, placement: Placement):
                  out_shardings=placement.replicated)
 
 
+def _parts_dir(output: str, paths: list[str]) -> str:
+  """OUTPUT.parts, made with a record of what its parts are of (the images
+  and every flag that changes a row); an existing one of another extraction
+  is refused rather than mixed into this one."""
+  parts_dir = output + '.parts'
+  record = {
+      'images': paths, 'weights': os.path.abspath(_WEIGHTS.value),
+      **{f.name: f.value for f in (_CNN, _LAYER, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE)},
+  }
+  record_file = os.path.join(parts_dir, 'extraction.json')
+  if os.path.isdir(parts_dir):
+    try:
+      with open(record_file) as f:
+        same = json.load(f) == record
+    except (OSError, ValueError):
+      same = False
+    if not same:
+      raise InputError(
+          f'{parts_dir}: parts of another extraction (other images or flags);'
+          ' remove it to start again'
+      )
+    return parts_dir
+  os.makedirs(parts_dir)
+  with atomic_write(record_file) as f:
+    json.dump(record, f)
+  return parts_dir
+
+
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
@@ -117,8 +148,7 @@ def main(argv: list[str]) -> None:
   extract = features_fn(config, _LAYER.value, placement)
 
   output = _OUTPUT.value
-  parts_dir = output + '.parts'
-  os.makedirs(parts_dir, exist_ok=True)
+  parts_dir = _parts_dir(output, paths)
   part_size = _PART_SIZE.value
   num_parts = -(-len(paths) // part_size)
   start_time, done = time.perf_counter(), 0
@@ -138,8 +168,8 @@ def main(argv: list[str]) -> None:
     remaining = len(paths) - (part + 1) * part_size
     print(f'extract: part {part + 1}/{num_parts}, {done / seconds:.1f} images/s,'
           f' eta {max(remaining, 0) / max(done / seconds, 1e-9):.0f} s', flush=True)
-  parts = [np.load(os.path.join(parts_dir, name)) for name in sorted(os.listdir(parts_dir))
-           if name.endswith(f'-of-{num_parts:05d}.npy')]
+  parts = [np.load(os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy'))
+           for part in range(num_parts)]
   features = np.concatenate(parts)
   if len(features) != len(paths):
     raise InputError(f'{parts_dir}: holds {len(features)} rows for {len(paths)} images;'

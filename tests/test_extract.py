@@ -57,18 +57,22 @@ def test_extracted_features_equal_keras_and_resume_in_parts(weights, tmp_path):
       f'error: {tmp_path / "images" / "zz_broken.png"}: not a readable JPEG or PNG image')
   assert not output.exists()
   done = sorted(os.listdir(f'{output}.parts'))
-  assert done == ['part-00000-of-00003.npy', 'part-00001-of-00003.npy']
+  assert done == ['extraction.json', 'part-00000-of-00003.npy', 'part-00001-of-00003.npy']
 
-  os.remove(tmp_path / 'images' / 'zz_broken.png')
-  (tmp_path / 'images' / 'zz_last.png').write_bytes((tmp_path / 'images' / 'img01.png').read_bytes())
+  # Another extraction into the same output is refused, not mixed in.
+  result = extract(*common, '--layer=fc6')
+  assert result.returncode == 2 and 'parts of another extraction' in result.stderr
+  # The file repaired, the same command resumes: parts 1 and 2 are kept.
+  (tmp_path / 'images' / 'zz_broken.png').write_bytes(
+      (tmp_path / 'images' / 'img01.png').read_bytes())
   result = extract(*common)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert 'part 3/3' in result.stdout and 'part 1/3' not in result.stdout  # parts 1-2 kept
+  assert 'part 3/3' in result.stdout and 'part 1/3' not in result.stdout
   assert not os.path.exists(f'{output}.parts')
   features = np.load(output)
   names = (tmp_path / 'feats.names.txt').read_text().splitlines()
   assert [os.path.basename(n) for n in names] == [
-      'img01.png', 'img02.png', 'img03.jpeg', 'img04.jpg', 'img05.png', 'zz_last.png']
+      'img01.png', 'img02.png', 'img03.jpeg', 'img04.jpg', 'img05.png', 'zz_broken.png']
   assert features.shape == (6, SMALL.dense_dim) and features.dtype == np.float32
   # The same images through Keras: decoded as mmcap decodes them (the
   # grayscale and CMYK ones through their RGB conversion), in name order.
