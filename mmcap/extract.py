@@ -18,10 +18,11 @@ jitted over all devices (--dtype=bfloat16 or float32), and writes
 is printed after every part of --part_size images; each finished part is
 kept in OUTPUT.parts/, so the same command, rerun after an interruption,
 does not redo it (another extraction into the same output, with other
-images or flags, is refused). The output is written only when every part
-is done.
+images, weights or flags, is refused). The output is written only when
+every part is done.
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmcap import errors
-from mmcap.core.files import atomic_write
+from mmcap.core.files import atomic_write, check_output_path
 from mmcap.core.placement import Placement
 from mmcap.data import image_files
 from mmcap.errors import InputError
@@ -70,8 +71,7 @@ def _check_flags() -> None:
     raise InputError(f'--output={output}: expected a .npy file name')
   if os.path.exists(output):
     raise InputError(f'--output={output}: already exists; remove it or choose another name')
-  if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
-    raise InputError(f'--output={output}: its directory does not exist')
+  check_output_path(output, '--output')
   for flag in (_RESIZE, _CROP, _BATCH_SIZE, _PART_SIZE):
     if flag.value < 1:
       raise InputError(f'--{flag.name}={flag.value}: expected a positive number')
@@ -107,12 +107,14 @@ def _parts_dir(output: str, paths: list[str]) -> str:
   and every flag that changes a row); an existing one of another extraction
   is refused rather than mixed into this one."""
   parts_dir = output + '.parts'
+  weights = os.stat(_WEIGHTS.value)
   record = {
-      'images': paths, 'weights': os.path.abspath(_WEIGHTS.value),
+      'images': [os.path.abspath(p) for p in paths],
+      'weights': [os.path.abspath(_WEIGHTS.value), weights.st_size, weights.st_mtime],
       **{f.name: f.value for f in (_CNN, _LAYER, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE)},
   }
   record_file = os.path.join(parts_dir, 'extraction.json')
-  if os.path.isdir(parts_dir):
+  if os.path.isdir(parts_dir) and os.listdir(parts_dir):
     try:
       with open(record_file) as f:
         same = json.load(f) == record
@@ -124,7 +126,7 @@ def _parts_dir(output: str, paths: list[str]) -> str:
           ' remove it to start again'
       )
     return parts_dir
-  os.makedirs(parts_dir)
+  os.makedirs(parts_dir, exist_ok=True)
   with atomic_write(record_file) as f:
     json.dump(record, f)
   return parts_dir
@@ -142,7 +144,7 @@ def main(argv: list[str]) -> None:
   else:
     paths = image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value)
   config = vgg.config_from_keras_h5(_WEIGHTS.value, _CROP.value)
-  config = vgg.VGGConfig(**{**config.__dict__, 'dtype': _DTYPE.value})
+  config = dataclasses.replace(config, dtype=_DTYPE.value)
   placement = Placement.over_all_devices()
   params = jax.device_put(vgg.load_keras_h5(_WEIGHTS.value, config), placement.replicated)
   extract = features_fn(config, _LAYER.value, placement)

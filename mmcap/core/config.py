@@ -53,6 +53,7 @@ _RATE = ('a rate in [0, 1)', lambda v: 0 <= v < 1)
 _RULES = {
     'batch_size': _POSITIVE,
     'eval_batch_size': _POSITIVE,
+    'seed': _AT_LEAST_0,
     'num_train_steps': _POSITIVE,
     'log_every_steps': _POSITIVE,
     'checkpoint_every_steps': _POSITIVE,

@@ -113,7 +113,8 @@ def _check_flags(
         f'--process_id={process_id}: expected 0 to {num_processes - 1}'
         f' (--num_processes={num_processes})'
     )
-  if not re.fullmatch(r'\[?[\w.:-]+\]?:\d{1,5}', coordinator_address):
+  match = re.fullmatch(r'\[?[\w.:-]+\]?:(\d{1,5})', coordinator_address)
+  if not match or not 0 < int(match.group(1)) < 65536:
     raise InputError(
         f'--coordinator_address={coordinator_address}: expected HOST:PORT'
         " (process 0's host and a free port, e.g. 10.0.0.2:1234)"

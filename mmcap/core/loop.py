@@ -188,6 +188,7 @@ class _StopSignal:
   """Whether the loop must stop at a step, and the signal that said so."""
 
   received: signal.Signals | None = None
+  interrupted: bool = False  # Ctrl-C once already: a second one ends the process
   multiprocess: bool = False
 
   def at(self, step: int) -> bool:
@@ -210,7 +211,10 @@ def _stop_signals() -> Iterator[_StopSignal]:
   second Ctrl-C ends the process at once.
 
   In a multi-process run, JAX's preemption notifier handles SIGTERM (and
-  tells the other processes); Ctrl-C becomes a SIGTERM to this process.
+  tells the other processes); Ctrl-C becomes a SIGTERM to this process, so
+  every process stops at the same step with status 143. Outside the loop a
+  SIGTERM waits for it (start-up) or is not acted on (the final evaluation,
+  which ends by itself).
   Python handles signals in the main thread only; elsewhere the signals keep
   their previous handling and nothing is recorded.
   """
@@ -222,11 +226,14 @@ def _stop_signals() -> Iterator[_StopSignal]:
 
   def record(signum, frame):
     del frame
-    if stop.received == signal.SIGINT == signum:
+    if signum == signal.SIGINT and stop.interrupted:
       os._exit(128 + signum)  # pylint: disable=protected-access
-    stop.received = stop.received or signal.Signals(signum)
+    stop.interrupted = stop.interrupted or signum == signal.SIGINT
     if stop.multiprocess:
+      # JAX's notifier tells every process; all stop at one step, with 143.
       os.kill(os.getpid(), signal.SIGTERM)
+    else:
+      stop.received = stop.received or signal.Signals(signum)
 
   handled = (signal.SIGINT,) if stop.multiprocess else (signal.SIGTERM, signal.SIGINT)
   previous = {s: signal.signal(s, record) for s in handled}

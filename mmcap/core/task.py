@@ -43,7 +43,7 @@ class Task(Protocol):
     """Endless training batches of `batch_size` rows for this process, in a
     fixed order that depends on the seed only; the first `skip_batches` are
     skipped without being read, so that a resumed run sees the batches an
-    uninterrupted one would, as soon at any step."""
+    uninterrupted one would, as fast at any step."""
 
   def train_summary(
       self, metrics: dict[str, np.ndarray], seconds: float

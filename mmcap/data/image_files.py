@@ -7,7 +7,6 @@ four corner crops and the centre one, each also mirrored, whose features
 are averaged. Grayscale, CMYK and RGBA images become RGB.
 """
 
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -37,17 +36,8 @@ def in_directory(directory: str) -> list[str]:
 def of_karpathy_json(path: str, image_root: str) -> list[str]:
   """The image files of a Karpathy-splits JSON, in `imgid` order (the rows
   that `prepare` reads): IMAGE_ROOT/[filepath/]filename."""
-  images = sources.read_karpathy_json(path)  # validated
-  with open(path) as f:
-    entries = json.load(f)['images']
-  by_imgid = {}
-  for image, entry in zip(images, entries):
-    folder = entry.get('filepath', '')
-    by_imgid[image.imgid] = os.path.join(image_root, folder if isinstance(folder, str) else '',
-                                         image.filename)
-  if sorted(by_imgid) != list(range(len(by_imgid))):
-    raise InputError(f'{path}: imgid must number the images 0 to {len(by_imgid) - 1}')
-  return [by_imgid[i] for i in range(len(by_imgid))]
+  images = sorted(sources.read_karpathy_json(path), key=lambda im: im.imgid)  # 0..N-1
+  return [os.path.join(image_root, im.folder, im.filename) for im in images]
 
 
 def decode(path: tf.Tensor) -> tf.Tensor:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
+from mmcap.errors import InputError
+
 # elements(files, block_seed): the elements of `files` in file order (a
 # block_seed for any draws an element needs, such as a clip's start).
 Elements = Callable[[tf.Tensor, tf.Tensor], tf.data.Dataset]
@@ -70,7 +72,10 @@ def stream(
   """The endless stream of `files`' elements (`counts[i]` in `files[i]`,
   as `elements` gives them), from element `start` on."""
   if len(files) != len(counts) or min(counts, default=0) < 0 or not sum(counts):
-    raise ValueError(f'element counts {list(counts)} do not describe {len(files)} shards')
+    raise InputError(
+        f'{len(files)} shards with element counts {list(counts)} in the dataset info:'
+        ' prepare the dataset again'
+    )
   files = np.array(files, dtype=object)
   # A block never holds more than block_size + the largest shard - 1.
   buffer = max(1, block_size) + max(counts)
@@ -84,8 +89,10 @@ def stream(
       tf.TensorSpec([], tf.int64),
       tf.TensorSpec([], tf.int64),
   ))
+  # Up to a block read ahead: the next block fills its shuffle buffer while
+  # this one is consumed (two blocks in memory at most).
   return specs.flat_map(
       lambda block_files, seed_, skip: elements(block_files, seed_)
       .shuffle(buffer, seed=seed_)
       .skip(skip)
-  )
+  ).prefetch(buffer)

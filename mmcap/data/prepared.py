@@ -149,14 +149,14 @@ def write_shards(
   """Writes a split's members in a random order drawn from `rng`, spread
   over TFRecord shards of at most `per_shard`, `serialize(member, shard)`
   giving each one's record; returns the info entries 'files' (the shard
-  names), 'file_sizes' (their bytes, checked by `check_shards`) and
-  'file_members' (their members), with `captions_of`, also
-  'file_captions': what training needs to resume anywhere (data/order.py)."""
+  names) and 'file_sizes' (their bytes, checked by `check_shards`); with
+  `captions_of`, also 'file_captions' (their captions: what training needs
+  to resume anywhere, data/order.py)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   members = [members[i] for i in rng.permutation(len(members))]
   num_shards = -(-len(members) // per_shard)
-  files, sizes, counts, captions = [], [], [], []
+  files, sizes, captions = [], [], []
   for shard in range(num_shards):
     files.append(f'{split}-{shard:05d}-of-{num_shards:05d}.tfrecord')
     path = os.path.join(directory, files[-1])
@@ -167,10 +167,9 @@ def write_shards(
     except tf.errors.OpError as e:  # a full disk, a directory gone
       raise WriteError(f'{path}: not written ({e.message})') from None
     sizes.append(os.path.getsize(path))
-    counts.append(len(members[shard::num_shards]))
     if captions_of:
       captions.append(sum(map(captions_of, members[shard::num_shards])))
-  shards = {'files': files, 'file_sizes': sizes, 'file_members': counts}
+  shards = {'files': files, 'file_sizes': sizes}
   return {**shards, 'file_captions': captions} if captions_of else shards
 
 

@@ -40,6 +40,7 @@ class Image:
   sentences: tuple[tuple[str, ...], ...]
   sentids: tuple[int, ...]
   image_id: int  # its id in results files (see the module docstring)
+  folder: str = ''  # a Karpathy JSON's filepath (COCO: 'train2014'), if any
 
 
 def _field(obj, key, kind, where, path):
@@ -100,6 +101,7 @@ def read_karpathy_json(path: str) -> list[Image]:
             sentences=tuple(sentences),
             sentids=tuple(sentids),
             image_id=image_ids[i] if image_ids else entry['imgid'],
+            folder=entry['filepath'] if isinstance(entry.get('filepath'), str) else '',
         )
     )
   if not images:
