@@ -169,10 +169,21 @@ show "mkdir -p $(quote "$log_dir")"
 $dry_run || mkdir -p "$log_dir"
 
 pids=()
-stop_all() {  # SIGTERM to the processes still running (mmcap saves and stops)
-  local pid
+# SIGTERM to the processes still running (mmcap saves and stops); SIGKILL
+# to any still running after STOP_GRACE seconds (one stuck in a collective
+# with a process that is gone).
+STOP_GRACE=${STOP_GRACE:-120}
+stop_all() {
+  local pid waited=0
   for pid in "${pids[@]}"; do
     [[ -z $pid ]] || kill -TERM "$pid" 2>/dev/null || true
+  done
+  while ((waited < STOP_GRACE)) && jobs -pr | grep -q .; do
+    sleep 1
+    waited=$((waited + 1))
+  done
+  for pid in "${pids[@]}"; do
+    [[ -z $pid ]] || kill -KILL "$pid" 2>/dev/null || true
   done
   wait || true
 }

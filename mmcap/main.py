@@ -29,6 +29,8 @@ under SLURM, on GKE TPU slices, or with MMCAP_MULTIHOST=1 on TPU VM slices:
 launch/tpu_vm.sh); docs/SCALING.md says how batches and data are shared.
 """
 
+import signal
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -91,6 +93,9 @@ def main(argv: list[str]) -> None:
       _COORDINATOR_ADDRESS.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
       _INITIALIZATION_TIMEOUT.value,
   )
+  if jax.process_count() > 1 and _MODE.value != 'train':
+    # JAX's preemption notifier took SIGTERM; only training acts on it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
   print(
       f'JAX {jax.__version__}: process {jax.process_index()} of'
       f' {jax.process_count()}, devices {jax.devices()}'
