@@ -10,15 +10,15 @@ from conftest import REPO, run_python
 
 def test_cpu_benchmark_runs_and_reports(tmp_path):
   output = tmp_path / 'bench.jsonl'
-  result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--models=lrcn_2f,mrnn',
+  # One model: every model's rows build (test_every_benchmarked_model_builds).
+  result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--models=lrcn_2f',
                       '--benchmarks=train,decode,retrieval', '--steps=1', '--warmup=0',
                       '--beam_sizes=1,3', '--unroll=1', f'--output={output}')
   assert result.returncode == 0, result.stderr[-3000:]
   lines = [json.loads(line) for line in output.read_text().splitlines()]
   kinds = [(r['benchmark'], r['model']) for r in lines]
   assert kinds == [('train', 'lrcn_2f'), ('decode', 'lrcn_2f'), ('decode', 'lrcn_2f'),
-                   ('retrieval', 'lrcn_2f'), ('train', 'mrnn'), ('decode', 'mrnn'),
-                   ('decode', 'mrnn'), ('retrieval', 'mrnn')]
+                   ('retrieval', 'lrcn_2f')]
   train = lines[0]
   assert train['tokens_per_s'] > 0 and train['compile_s'] > 0
   # XLA's count (of the fully unrolled step) and the closed form of the dense
@@ -26,7 +26,7 @@ def test_cpu_benchmark_runs_and_reports(tmp_path):
   assert 1.0 < train['xla_gflops_per_step'] / train['closed_form_gflops_per_step'] < 1.05
   assert 'captions_per_s' in lines[1] and 'pairs_per_s' in lines[3]
   # Then every row again in one Markdown table, and the same from the file.
-  table = result.stdout.splitlines()[-10:]
+  table = result.stdout.splitlines()[-6:]
   assert table[0].startswith('| benchmark | model ') and set(table[1]) == set('|- ')
   again = run_python('-m', 'mmcap.benchmark', f'--table={output}')
   assert again.returncode == 0 and again.stdout.splitlines() == table

@@ -23,8 +23,8 @@ from test_train import final_params
 
 CONFIG = 'tests/tiny_config.py'
 # Long enough for a SIGTERM to land mid-run (tiny steps take milliseconds).
-LONG = (f'--config={CONFIG}', '--config.num_train_steps=120', '--config.log_every_steps=5',
-        '--config.checkpoint_every_steps=120')
+LONG = (f'--config={CONFIG}', '--config.num_train_steps=60', '--config.log_every_steps=5',
+        '--config.checkpoint_every_steps=60')
 EVALUATE_ALL = ('--config.evals.test_retrieval.enabled=True',)
 EVALUATE_NONE = (
     '--config.evals.val_perplexity.enabled=False', '--config.evals.test_captions.enabled=False',
@@ -189,7 +189,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_p
   procs = start_processes(2, *LONG, *EVALUATE_NONE, f'--workdir={preempted}')
   try:
     for line in procs[0].stdout:  # process 0 logs; stop process 1 mid-run
-      if line.startswith('step 10:'):
+      if line.startswith('step 5:'):
         procs[1].send_signal(signal.SIGTERM)
         break
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -198,12 +198,12 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_p
       p.kill()
   stopped = [int(re.search(r'SIGTERM at step (\d+)', out).group(1)) for out, _ in outputs]
   assert [p.returncode for p in procs] == [143, 143], outputs[0][1][-2000:]
-  assert stopped[0] == stopped[1] < 120
+  assert stopped[0] == stopped[1] < 60
   assert sorted(os.listdir(os.path.join(preempted, 'checkpoints'))) == [str(stopped[0])]
 
   for returncode, _, err in run_processes(2, *LONG, *EVALUATE_NONE, f'--workdir={preempted}'):
     assert returncode == 0, err[-3000:]
   want, _ = final_params(straight, tiny_config())
   got, step = final_params(preempted, tiny_config())
-  assert step == 120
+  assert step == 60
   jax.tree.map(np.testing.assert_array_equal, got, want)
