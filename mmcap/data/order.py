@@ -89,10 +89,11 @@ def stream(
       tf.TensorSpec([], tf.int64),
       tf.TensorSpec([], tf.int64),
   ))
-  # Up to a block read ahead: the next block fills its shuffle buffer while
-  # this one is consumed (two blocks in memory at most).
+  # No read-ahead of a whole block: it would read far past what a short run
+  # uses (many passes over a small dataset). A block's shuffle fill is a
+  # pause in the input, as the sliding buffer's was at every pass.
   return specs.flat_map(
       lambda block_files, seed_, skip: elements(block_files, seed_)
       .shuffle(buffer, seed=seed_)
       .skip(skip)
-  ).prefetch(buffer)
+  )
