@@ -38,6 +38,7 @@ from mmcap import errors
 from mmcap.core.files import atomic_write, check_output_path
 from mmcap.core.placement import Placement
 from mmcap.data import image_files
+from mmcap.data import prepared
 from mmcap.errors import InputError
 from mmcap.models import vgg
 
@@ -73,8 +74,7 @@ def _check_flags() -> None:
     raise InputError(f'--output={output}: already exists; remove it or choose another name')
   check_output_path(output, '--output')
   for flag in (_RESIZE, _CROP, _BATCH_SIZE, _PART_SIZE):
-    if flag.value < 1:
-      raise InputError(f'--{flag.name}={flag.value}: expected a positive number')
+    prepared.check_positive(flag.name, flag.value)
   if _CROP.value > _RESIZE.value or _CROP.value % 32:
     raise InputError(
         f'--crop={_CROP.value}: expected a multiple of 32 (VGG-16 pools 5 times)'
