@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -112,6 +113,7 @@ def restore_latest(
       except Exception as error:  # pylint: disable=broad-exception-caught
         # Orbax and TensorStore report a bad file with many exception types.
         errors[step] = error
+        _ignore_abandoned_reads()
   if state is None:
     if errors:
       latest = max(errors)
@@ -146,6 +148,15 @@ def _quiet_failed_reads() -> Iterator[None]:
     yield
   finally:
     sys.unraisablehook = previous_hook
+
+
+def _ignore_abandoned_reads() -> None:
+  """Drops, for the rest of the process, the warnings of the metadata reads a
+  failed restore abandons: Python reports each when its coroutine is
+  collected, at a time that depends on the threads (often at exit, after the
+  run's one-line error)."""
+  warnings.filterwarnings(
+      'ignore', message=r"coroutine '.*' was never awaited", category=RuntimeWarning)
 
 
 def _restore_step(directory: str, step: int, abstract_state: TrainState) -> TrainState:
