@@ -1,8 +1,19 @@
 """Shared fixtures: tiny configs and a prepared slice of the real Flickr8k."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+
+# One JAX compilation cache for the whole run, set before JAX is imported so
+# that every xdist worker and every `python -m mmcap...` the tests start
+# share it: the tests compile the same few tiny computations hundreds of
+# times, and a cached executable is the very code a compile would give.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='mmcap-tests-jax-cache-')
+  os.environ['MMCAP_TESTS_OWN_JAX_CACHE'] = '1'  # removed when the run ends
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
 import ml_collections
 import numpy as np
@@ -52,6 +63,11 @@ def build_run(config: ml_collections.ConfigDict, workdir: str):
   placement = Placement.over_all_devices()
   task = train.build_task(config, workdir, placement)
   return task, Trainer(task, config, placement), placement
+
+
+def pytest_unconfigure(config):
+  if os.environ.get('MMCAP_TESTS_OWN_JAX_CACHE') and not hasattr(config, 'workerinput'):
+    shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 
 
 @pytest.fixture

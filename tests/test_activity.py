@@ -62,8 +62,10 @@ def test_a_prepared_stream_must_match_the_config(trained, tmp_path):
 
 
 def demo_run(root, name, **overrides):
-  """configs/demo_activity.py at a reduced size: half the videos, 800 steps."""
+  """configs/demo_activity.py at a reduced size: half the videos, 800 steps,
+  the LSTM not unrolled (compiles 3x faster on CPU, same numbers)."""
   config = load_config('demo_activity.py')
+  config.model.unroll = 1
   config.dataset.demo.num_train_videos, config.dataset.demo.num_val_videos = 450, 60
   config.dataset.demo.num_test_videos = 150
   config.num_train_steps = config.checkpoint_every_steps = 800

@@ -269,12 +269,12 @@ def test_every_captioner_follows_the_protocol(name):
 
 
 @pytest.mark.parametrize('cell', ['lstm', 'relu'])
-@pytest.mark.parametrize('masked', [False, True])
-def test_recurrence_gradient_equals_autodiff_of_a_plain_scan(cell, masked):
+@pytest.mark.parametrize('masked, unroll', [(False, 1), (True, 1), (True, 3)])
+def test_recurrence_gradient_equals_autodiff_of_a_plain_scan(cell, masked, unroll):
   # scan_recurrence's hand-written gradient (the kernel's as one matmul after
   # the loop) against jax.grad of the same steps in a plain lax.scan: of the
   # kernel, the initial carry and the inputs, through hidden states and the
-  # final carry alike.
+  # final carry alike; unrolled (3 of 5 steps, so with a remainder) or not.
   from mmcap.models import recurrence  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   batch, steps_, hidden = 3, 5, 4
@@ -305,7 +305,7 @@ def test_recurrence_gradient_equals_autodiff_of_a_plain_scan(cell, masked):
     return fn
 
   ours = lambda kernel, carry, inputs: recurrence.scan_recurrence(
-      cell_fn, kernel, carry, inputs, keep)
+      cell_fn, kernel, carry, inputs, keep, unroll)
   np.testing.assert_allclose(loss(ours)(kernel, carry, inputs),
                              loss(plain_scan)(kernel, carry, inputs), rtol=1e-6)
   got = jax.grad(loss(ours), (0, 1, 2))(kernel, carry, inputs)

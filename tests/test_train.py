@@ -103,7 +103,7 @@ def test_bfloat16_compute_trains(config, tmp_path):
 
 @pytest.fixture(scope='module')
 def demo_results(tmp_path_factory):
-  """A reduced demo (1,000 scenes, 800 steps) trained with three models."""
+  """A reduced demo (1,000 scenes, 500 steps) trained with three models."""
   results = {}
   for name in ('lrcn', 'mrnn', 'rnn_base'):
     config = tiny_config()
@@ -116,7 +116,7 @@ def demo_results(tmp_path_factory):
     config.model.multimodal_dim = 64
     config.optimizer.learning_rate = 5e-3
     config.batch_size, config.eval_batch_size = 32, 100
-    config.num_train_steps, config.checkpoint_every_steps = 800, 800
+    config.num_train_steps, config.checkpoint_every_steps = 500, 500
     config.log_every_steps = 200
     results[name] = train.train_and_evaluate(config, str(tmp_path_factory.mktemp(name)))
   return results
