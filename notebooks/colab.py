@@ -21,8 +21,10 @@
 #
 # This notebook installs mmcap, checks which accelerator the runtime has,
 # trains LRCN-2f on mmcap's built-in demo dataset (generated on the spot, no
-# download), shows TensorBoard, prints a few captions beside their references
-# and ranks sentences and images by the model's likelihood for one example.
+# download), shows TensorBoard, prints a few captions beside their references,
+# shows the caption gallery (every test scene with its caption, references and
+# scores) and ranks sentences and images by the model's likelihood for one
+# example.
 #
 # It is kept as `notebooks/colab.py` (jupytext "percent" format, the file to
 # review and edit) and `notebooks/colab.ipynb`, generated from it by
@@ -237,6 +239,23 @@ for entry in generated[:NUM_CAPTIONS_SHOWN]:
   print(f'  model:     {entry["caption"]}')
   for reference in references[entry['image_id']][:2]:
     print(f'  reference: {reference}')
+
+# %% [markdown]
+# ## The caption gallery
+#
+# Every test scene, drawn from its description, beside its caption, its
+# references and its BLEU-4 and CIDEr-D, in one page that sorts and filters
+# (`python -m mmcap.gallery --workdir=WORKDIR` writes the same page).
+
+# %%
+from mmcap import gallery
+
+page = gallery.gallery(WORKDIR, 'test')
+print(f'gallery: {page}')
+if ipython is not None:
+  from IPython.display import HTML, display  # pylint: disable=g-import-not-at-top
+  with open(page) as f:
+    display(HTML(f.read()))
 
 # %% [markdown]
 # ## Retrieval by likelihood, for one example

@@ -52,6 +52,9 @@ def test_shows_captions_beside_references(run):
   first = generated[0]
   assert f'image {first["image_id"]}\n  model:     {first["caption"]}\n  reference: ' in process.stdout
   assert process.stdout.count('  model:     ') == 5
+  assert 'gallery: runs/colab_demo/gallery_test.html' in process.stdout
+  with open(os.path.join(workdir, 'gallery_test.html')) as f:
+    assert f.read().count('<tr data-id=') == 24
 
 
 def test_retrieval_for_one_example(run):

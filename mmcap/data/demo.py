@@ -10,6 +10,8 @@ The result goes through the same path as user data: Karpathy-style records
 and a feature matrix, then `records.write_dataset`.
 """
 
+from collections.abc import Iterator
+
 import ml_collections
 import numpy as np
 
@@ -87,40 +89,50 @@ def _latent(scene: tuple) -> np.ndarray:
   return np.concatenate(parts)
 
 
-def make_images(
-    config: ml_collections.ConfigDict,
-) -> tuple[list[Image], np.ndarray]:
-  """Scenes, captions and (N, feature_dim) features for train/val/test."""
+def _generate(config: ml_collections.ConfigDict) -> Iterator[tuple[Image, tuple, np.ndarray]]:
+  """Each image of train, val and test in turn, with its scene and feature."""
   rng = np.random.default_rng(config.seed)
   projection = rng.normal(size=(_LATENT_DIM, config.feature_dim)) / np.sqrt(4.0)
   bias = rng.normal(size=config.feature_dim) * 0.1
-  images, features, sentid = [], [], 0
   split_sizes = (
       ('train', config.num_train_images),
       ('val', config.num_val_images),
       ('test', config.num_test_images),
   )
+  imgid = 0
   for split, size in split_sizes:
     for _ in range(size):
       scene = _random_scene(rng)
       sentences = tuple(
           tuple(_caption(rng, scene)) for _ in range(CAPTIONS_PER_IMAGE)
       )
-      imgid = len(images)
-      images.append(
-          Image(
-              imgid=imgid,
-              filename=f'scene_{imgid:06d}.png',
-              split=split,
-              sentences=sentences,
-              sentids=tuple(range(sentid, sentid + CAPTIONS_PER_IMAGE)),
-              image_id=imgid,
-          )
+      image = Image(
+          imgid=imgid,
+          filename=f'scene_{imgid:06d}.png',
+          split=split,
+          sentences=sentences,
+          sentids=tuple(range(imgid * CAPTIONS_PER_IMAGE, (imgid + 1) * CAPTIONS_PER_IMAGE)),
+          image_id=imgid,
       )
-      sentid += CAPTIONS_PER_IMAGE
       clean = np.maximum(_latent(scene) @ projection + bias, 0.0)
-      features.append(clean + config.noise * rng.normal(size=config.feature_dim))
-  return images, np.asarray(features, np.float32)
+      yield image, scene, clean + config.noise * rng.normal(size=config.feature_dim)
+      imgid += 1
+
+
+def make_images(
+    config: ml_collections.ConfigDict,
+) -> tuple[list[Image], np.ndarray]:
+  """Scenes, captions and (N, feature_dim) features for train/val/test."""
+  generated = list(_generate(config))
+  return [image for image, _, _ in generated], np.asarray(
+      [feature for _, _, feature in generated], np.float32)
+
+
+def scenes(config: ml_collections.ConfigDict) -> dict[int, tuple]:
+  """The scene of each image id, as `make_images` composes it: ((object,
+  colour, count), relation, (object, colour, count) or None), indices into
+  OBJECTS, COLOURS, COUNTS and RELATIONS (relation None for one group)."""
+  return {image.image_id: scene for image, scene, _ in _generate(config)}
 
 
 def prepare(config: ml_collections.ConfigDict, output_dir: str) -> None:

@@ -49,14 +49,16 @@ class Examples:
 
   `parse(serialized)` gives {'image_id': its results-file id, 'features':
   the model's static input (an array or a dict of arrays), 'captions':
-  ragged token ids}; `id_key` names the results-file id field; `unit` is
-  what an example is ('images', 'videos'), as dataset_info.json counts them.
+  ragged token ids}; `id_key` names the results-file id field, `name_key`
+  the file name (or video name) field; `unit` is what an example is
+  ('images', 'videos'), as dataset_info.json counts them.
   """
 
   dataset_dir: str
   info: dict
   parse: Callable[[tf.Tensor], dict]
   id_key: str = 'image/result_id'
+  name_key: str = 'image/filename'
   unit: str = 'images'
 
   def files(self, splits: Sequence[str]) -> list[str]:
@@ -233,19 +235,26 @@ def eval_batches(
 
 def read_references(examples: Examples, split: str) -> dict[int, list[str]]:
   """The reference sentences of each image (or video) of a split, by id."""
+  texts = _read_field(examples, split, 'caption/text', tf.io.VarLenFeature(tf.string))
+  return {i: [t.decode() for t in v] for i, v in texts.items()}
+
+
+def read_names(examples: Examples, split: str) -> dict[int, str]:
+  """The file name of each image (the video name of each video) of a
+  split, by id."""
+  names = _read_field(examples, split, examples.name_key, tf.io.FixedLenFeature([], tf.string))
+  return {i: v.decode() for i, v in names.items()}
+
+
+def _read_field(examples: Examples, split: str, key: str, feature) -> dict[int, np.ndarray]:
+  """One field of each example of a split, by id."""
 
   def parse(serialized):
     example = tf.io.parse_single_example(
-        serialized,
-        {
-            examples.id_key: tf.io.FixedLenFeature([], tf.int64),
-            'caption/text': tf.io.VarLenFeature(tf.string),
-        },
-    )
-    return example[examples.id_key], tf.sparse.to_dense(example['caption/text'])
+        serialized, {examples.id_key: tf.io.FixedLenFeature([], tf.int64), key: feature})
+    value = example[key]
+    return example[examples.id_key], (
+        tf.sparse.to_dense(value) if isinstance(value, tf.SparseTensor) else value)
 
-  ds = tf.data.TFRecordDataset(examples.files([split]))
-  return {
-      int(image_id): [t.decode() for t in texts]
-      for image_id, texts in ds.map(parse).as_numpy_iterator()
-  }
+  ds = tf.data.TFRecordDataset(examples.files([split])).map(parse)
+  return {int(i): value for i, value in ds.as_numpy_iterator()}

@@ -261,4 +261,5 @@ def examples(dataset_dir: str, info: dict, selection: FrameSelection) -> pipelin
         'captions': pipeline.captions_of(example),
     }
 
-  return pipeline.Examples(dataset_dir, info, parse, id_key='video/result_id', unit='videos')
+  return pipeline.Examples(dataset_dir, info, parse, id_key='video/result_id',
+                          name_key='video/name', unit='videos')

@@ -54,6 +54,36 @@ def caption_metrics(
   PTBTokenizer and METEOR (True) or the Python tokenizer and no METEOR (False);
   None, the default, uses Java where it is installed.
   """
+  gts, res, use_java = _tokenized(references, captions, use_java)
+  bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+  metrics = {f'bleu_{n}': float(b) for n, b in enumerate(bleu, 1)}
+  if use_java:
+    metrics['meteor'] = float(Meteor().compute_score(gts, res)[0])
+  metrics['rouge_l'] = float(Rouge().compute_score(gts, res)[0])
+  metrics['cider'] = float(Cider().compute_score(gts, res)[0])
+  return metrics
+
+
+def per_image_scores(
+    references: Mapping[int, Sequence[str]],
+    captions: Mapping[int, str],
+    *,
+    use_java: bool | None = None,
+) -> dict[int, dict[str, float]]:
+  """Each image's BLEU-4 and CIDEr-D, as the toolkit's scorers give them
+  before averaging: the mean of the CIDEr-D values is `caption_metrics`'
+  cider (its document frequencies come from all the images' references);
+  BLEU-4 is the sentence's own (the corpus BLEU pools the counts)."""
+  gts, res, _ = _tokenized(references, captions, use_java)
+  ids = list(gts)  # the order in which the scorers list their scores
+  bleu_4 = Bleu(4).compute_score(gts, res, verbose=0)[1][3]
+  cider = Cider().compute_score(gts, res)[1]
+  return {i: {'bleu_4': float(b), 'cider': float(c)} for i, b, c in zip(ids, bleu_4, cider)}
+
+
+def _tokenized(references, captions, use_java):
+  """References and captions tokenized for the scorers, and whether Java
+  (PTBTokenizer, METEOR) is used."""
   if set(references) != set(captions):
     raise ValueError('captions and references must cover the same images')
   if use_java is None:
@@ -65,13 +95,7 @@ def caption_metrics(
       {i: [{'caption': r} for r in refs] for i, refs in references.items()}
   )
   res = tokenize({i: [{'caption': captions[i]}] for i in references})
-  bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-  metrics = {f'bleu_{n}': float(b) for n, b in enumerate(bleu, 1)}
-  if use_java:
-    metrics['meteor'] = float(Meteor().compute_score(gts, res)[0])
-  metrics['rouge_l'] = float(Rouge().compute_score(gts, res)[0])
-  metrics['cider'] = float(Cider().compute_score(gts, res)[0])
-  return metrics
+  return gts, res, use_java
 
 
 def perplexity(sum_nll: float, num_tokens: int) -> float:
