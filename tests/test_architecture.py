@@ -10,7 +10,7 @@ from conftest import REPO
 
 ENTRY_POINTS = {'mmcap.main', 'mmcap.train', 'mmcap.caption', 'mmcap.prepare',
                 'mmcap.prepare_videos', 'mmcap.prepare_video_captions', 'mmcap.fuse',
-                'mmcap.benchmark', 'mmcap.extract', 'mmcap.gallery'}
+                'mmcap.benchmark', 'mmcap.extract', 'mmcap.gallery', 'mmcap.flow'}
 LIBRARIES = ('mmcap.models', 'mmcap.data', 'mmcap.evaluation', 'mmcap.decode', 'mmcap.describe',
              'mmcap.losses', 'mmcap.errors')
 
