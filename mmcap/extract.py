@@ -5,6 +5,7 @@ r"""Extracts CNN features from image files, in the layout `prepare` reads.
       --output=feats.npy
   python -m mmcap.extract --karpathy_json=dataset_coco.json --image_root=coco \
       --weights=vgg16_weights_tf_dim_ordering_tf_kernels.h5 --output=feats.npy
+  python -m mmcap.extract --videos=flow/ --layer=fc6 --output=features/flow/
 
 Rows: a directory's JPEG and PNG files in sorted name order, or a Karpathy
 JSON's images by `imgid` (IMAGE_ROOT/[filepath/]filename), so that
@@ -20,12 +21,20 @@ kept in OUTPUT.parts/, so the same command, rerun after an interruption,
 does not redo it (another extraction into the same output, with other
 images, weights or flags, is refused). The output is written only when
 every part is done.
+
+With --videos=DIR (one directory of frame images per video, e.g. the flow
+images of `mmcap.flow`), --output is a directory that receives one
+<video>.npy [T, D] per video, the features of every --every-th frame in
+name order: the per-video feature files that `prepare_videos` and
+`prepare_video_captions` read. Each file appears whole; a rerun skips the
+videos done (and refuses an output directory of another extraction).
 """
 
 import dataclasses
 import json
 import os
 import time
+from typing import Any
 
 from absl import app
 from absl import flags
@@ -39,13 +48,17 @@ from mmcap.core.files import atomic_write, check_output_path
 from mmcap.core.placement import Placement
 from mmcap.data import image_files
 from mmcap.data import prepared
-from mmcap.errors import InputError
+from mmcap.errors import InputError, WriteError
 from mmcap.models import vgg
 
 _IMAGES = flags.DEFINE_string('images', None, 'A directory of JPEG and PNG images.')
 _KARPATHY_JSON = flags.DEFINE_string(
     'karpathy_json', None, 'A Karpathy-splits JSON naming the images (rows by imgid).'
 )
+_VIDEOS = flags.DEFINE_string(
+    'videos', None, 'A directory of one directory of frame images per video.'
+)
+_EVERY = flags.DEFINE_integer('every', 1, '--videos: the features of every EVERY-th frame.')
 _IMAGE_ROOT = flags.DEFINE_string(
     'image_root', '.', '--karpathy_json: the directory its file names are relative to.'
 )
@@ -60,20 +73,25 @@ _TEN_CROP = flags.DEFINE_bool('ten_crop', False, 'Average the features of ten cr
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per step, over all devices.')
 _PART_SIZE = flags.DEFINE_integer('part_size', 2048, 'Images per resumable part.')
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
-_OUTPUT = flags.DEFINE_string('output', None, 'The features file to write (.npy).')
+_OUTPUT = flags.DEFINE_string(
+    'output', None, 'The features file to write (.npy); with --videos, a directory.')
 flags.mark_flags_as_required(['output'])
 
 
 def _check_flags() -> None:
-  if (_IMAGES.value is None) == (_KARPATHY_JSON.value is None):
-    raise InputError('give exactly one of --images and --karpathy_json')
+  if sum(f.value is not None for f in (_IMAGES, _KARPATHY_JSON, _VIDEOS)) != 1:
+    raise InputError('give exactly one of --images, --karpathy_json and --videos')
   output = _OUTPUT.value
-  if not output.endswith('.npy'):
+  if _VIDEOS.value is not None:
+    if output.endswith('.npy') or (os.path.exists(output) and not os.path.isdir(output)):
+      raise InputError(f'--output={output}: expected a directory for --videos')
+  elif not output.endswith('.npy'):
     raise InputError(f'--output={output}: expected a .npy file name')
-  if os.path.exists(output):
+  elif os.path.exists(output):
     raise InputError(f'--output={output}: already exists; remove it or choose another name')
-  check_output_path(output, '--output')
-  for flag in (_RESIZE, _CROP, _BATCH_SIZE, _PART_SIZE):
+  else:
+    check_output_path(output, '--output')
+  for flag in (_RESIZE, _CROP, _BATCH_SIZE, _PART_SIZE, _EVERY):
     prepared.check_positive(flag.name, flag.value)
   if _CROP.value > _RESIZE.value or _CROP.value % 32:
     raise InputError(
@@ -102,19 +120,23 @@ def features_fn(config: vgg.VGGConfig, layer: str, placement: Placement):
                  out_shardings=placement.replicated)
 
 
-def _parts_dir(output: str, paths: list[str]) -> str:
-  """OUTPUT.parts, made with a record of what its parts are of (the images
-  and every flag that changes a row); an existing one of another extraction
-  is refused rather than mixed into this one."""
-  parts_dir = output + '.parts'
+def _record(inputs: Any) -> dict:
+  """What an extraction's rows are of: its inputs, the weights file and
+  every flag that changes a row."""
   weights = os.stat(_WEIGHTS.value)
-  record = {
-      'images': [os.path.abspath(p) for p in paths],
+  return {
+      'inputs': inputs,
       'weights': [os.path.abspath(_WEIGHTS.value), weights.st_size, weights.st_mtime],
-      **{f.name: f.value for f in (_CNN, _LAYER, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE)},
+      **{f.name: f.value for f in (_CNN, _LAYER, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE,
+                                   _EVERY)},
   }
-  record_file = os.path.join(parts_dir, 'extraction.json')
-  if os.path.isdir(parts_dir) and os.listdir(parts_dir):
+
+
+def _claim(directory: str, record: dict) -> None:
+  """Makes `directory` the work directory of the extraction `record`
+  describes; one of another extraction is refused rather than mixed in."""
+  record_file = os.path.join(directory, 'extraction.json')
+  if os.path.isdir(directory) and os.listdir(directory):
     try:
       with open(record_file) as f:
         same = json.load(f) == record
@@ -122,35 +144,37 @@ def _parts_dir(output: str, paths: list[str]) -> str:
       same = False
     if not same:
       raise InputError(
-          f'{parts_dir}: parts of another extraction (other images or flags);'
+          f'{directory}: holds another extraction (other inputs, weights or flags);'
           ' remove it to start again'
       )
-    return parts_dir
-  os.makedirs(parts_dir, exist_ok=True)
+    return
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:
+    raise WriteError(f'--output={_OUTPUT.value}: cannot create {directory} ({e.strerror})') from None
   with atomic_write(record_file) as f:
     json.dump(record, f)
-  return parts_dir
 
 
-@errors.reports_input_errors
-def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise InputError(f'unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  _check_flags()
-  if _IMAGES.value is not None:
-    paths = image_files.in_directory(_IMAGES.value)
-  else:
-    paths = image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value)
-  config = vgg.config_from_keras_h5(_WEIGHTS.value, _CROP.value)
-  config = dataclasses.replace(config, dtype=_DTYPE.value)
-  placement = Placement.over_all_devices()
-  params = jax.device_put(vgg.load_keras_h5(_WEIGHTS.value, config), placement.replicated)
-  extract = features_fn(config, _LAYER.value, placement)
+def _features(extract, params, placement, paths: list[str]) -> np.ndarray:
+  """[len(paths), D] float32 features of image files, in order."""
+  rows = []
+  for batch in image_files.batches(paths, _RESIZE.value, _CROP.value, _TEN_CROP.value,
+                                   _BATCH_SIZE.value):
+    rows.append(np.asarray(extract(params, placement.to_global({'x': batch})['x'])))
+  return np.concatenate(rows)[:len(paths)].astype(np.float32)
 
-  output = _OUTPUT.value
-  parts_dir = _parts_dir(output, paths)
+
+def _progress(done: int, total: int, start_time: float, what: str) -> str:
+  rate = done / max(time.perf_counter() - start_time, 1e-9)
+  return f'{rate:.1f} {what}/s, eta {max(total - done, 0) / max(rate, 1e-9):.0f} s'
+
+
+def extract_images(extract, params, placement, paths: list[str], output: str) -> None:
+  """Features of `paths` into `output` (.npy), names beside it, through
+  resumable parts in OUTPUT.parts."""
+  parts_dir = output + '.parts'
+  _claim(parts_dir, _record([os.path.abspath(p) for p in paths]))
   part_size = _PART_SIZE.value
   num_parts = -(-len(paths) // part_size)
   start_time, done = time.perf_counter(), 0
@@ -159,17 +183,13 @@ def main(argv: list[str]) -> None:
     part_file = os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy')
     if os.path.exists(part_file):
       continue  # done by an earlier, interrupted run
-    rows = []
-    for batch in image_files.batches(part_paths, _RESIZE.value, _CROP.value,
-                                     _TEN_CROP.value, _BATCH_SIZE.value):
-      rows.append(np.asarray(extract(params, placement.to_global({'x': batch})['x'])))
+    features = _features(extract, params, placement, part_paths)
     with atomic_write(part_file, 'wb') as f:
-      np.save(f, np.concatenate(rows)[:len(part_paths)].astype(np.float32))
+      np.save(f, features)
     done += len(part_paths)
-    seconds = time.perf_counter() - start_time
-    remaining = len(paths) - (part + 1) * part_size
-    print(f'extract: part {part + 1}/{num_parts}, {done / seconds:.1f} images/s,'
-          f' eta {max(remaining, 0) / max(done / seconds, 1e-9):.0f} s', flush=True)
+    remaining = max(len(paths) - (part + 1) * part_size, 0)
+    print(f'extract: part {part + 1}/{num_parts},'
+          f' {_progress(done, done + remaining, start_time, "images")}', flush=True)
   parts = [np.load(os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy'))
            for part in range(num_parts)]
   features = np.concatenate(parts)
@@ -186,6 +206,51 @@ def main(argv: list[str]) -> None:
   os.rmdir(parts_dir)
   print(f'wrote {output}: {features.shape[0]} x {features.shape[1]} float32 ({_LAYER.value}),'
         f' names in {names_file}')
+
+
+def extract_videos(extract, params, placement, videos: dict[str, list[str]], output: str) -> None:
+  """Features of every --every-th frame of each video into OUTPUT/<video>.npy."""
+  _claim(output, _record({'videos': os.path.abspath(_VIDEOS.value), 'names': sorted(videos)}))
+  total = sum(len(frames[::_EVERY.value]) for frames in videos.values())
+  start_time, done, skipped = time.perf_counter(), 0, 0
+  for n, (video, frames) in enumerate(sorted(videos.items()), 1):
+    path = os.path.join(output, f'{video}.npy')
+    frames = frames[::_EVERY.value]
+    if os.path.exists(path):
+      skipped += len(frames)
+      continue  # done by an earlier, interrupted run
+    features = _features(extract, params, placement, frames)
+    with atomic_write(path, 'wb') as f:
+      np.save(f, features)
+    done += len(frames)
+    print(f'extract: video {n}/{len(videos)} ({video}),'
+          f' {_progress(done, total - skipped, start_time, "frames")}', flush=True)
+  print(f'wrote {len(videos)} <video>.npy files of [T, {features.shape[1] if done else "D"}]'
+        f' float32 ({_LAYER.value}) to {output}')
+
+
+@errors.reports_input_errors
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise InputError(f'unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  _check_flags()
+  if _IMAGES.value is not None:
+    paths = image_files.in_directory(_IMAGES.value)
+  elif _KARPATHY_JSON.value is not None:
+    paths = image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value)
+  else:
+    videos = image_files.video_frames(_VIDEOS.value)
+  config = vgg.config_from_keras_h5(_WEIGHTS.value, _CROP.value)
+  config = dataclasses.replace(config, dtype=_DTYPE.value)
+  placement = Placement.over_all_devices()
+  params = jax.device_put(vgg.load_keras_h5(_WEIGHTS.value, config), placement.replicated)
+  extract = features_fn(config, _LAYER.value, placement)
+  if _VIDEOS.value is None:
+    extract_images(extract, params, placement, paths, _OUTPUT.value)
+  else:
+    extract_videos(extract, params, placement, videos, _OUTPUT.value)
 
 
 if __name__ == '__main__':

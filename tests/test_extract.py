@@ -61,7 +61,7 @@ def test_extracted_features_equal_keras_and_resume_in_parts(weights, tmp_path):
 
   # Another extraction into the same output is refused, not mixed in.
   result = extract(*common, '--layer=fc6')
-  assert result.returncode == 2 and 'parts of another extraction' in result.stderr
+  assert result.returncode == 2 and 'holds another extraction' in result.stderr
   # The file repaired, the same command resumes: parts 1 and 2 are kept.
   (tmp_path / 'images' / 'zz_broken.png').write_bytes(
       (tmp_path / 'images' / 'img01.png').read_bytes())
@@ -103,6 +103,35 @@ def test_karpathy_json_rows_follow_imgid(weights, tmp_path):
   assert np.load(tmp_path / 'f.npy').shape == (2, 2 * 2 * SMALL.widths[-1])
 
 
+def test_videos_give_one_feature_file_each_and_resume(weights, tmp_path):
+  model, weights_file = weights
+  videos = tmp_path / 'videos'
+  write_images(videos / 'v_b', count=5)
+  write_images(videos / 'v_a', count=2)
+  broken = videos / 'v_b' / 'img03.jpeg'  # the 2nd of the frames kept (img01, img03, img05)
+  picture = broken.read_bytes()
+  broken.write_text('not a picture')
+  output = tmp_path / 'features'
+  common = [f'--videos={videos}', f'--weights={weights_file}', '--resize=64', '--crop=64',
+            '--layer=fc7', '--batch_size=2', '--every=2', f'--output={output}']
+  result = extract(*common)
+  assert result.returncode == 2 and 'v_b/img03.jpeg: not a readable' in result.stderr
+  assert sorted(os.listdir(output)) == ['extraction.json', 'v_a.npy']  # v_b not begun
+  broken.write_bytes(picture)
+  result = extract(*common)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'video 2/2 (v_b)' in result.stdout and 'video 1/2' not in result.stdout
+  for video, count in (('v_a', 2), ('v_b', 5)):
+    names = sorted(os.listdir(videos / video))[::2]  # every 2nd frame in name order
+    decoded = np.stack([np.asarray(Image.open(videos / video / n).convert('RGB'), np.float32)
+                        for n in names])
+    want = np.asarray(model(keras.applications.vgg16.preprocess_input(decoded))[1])
+    found = np.load(output / f'{video}.npy')
+    assert found.shape == (-(-count // 2), SMALL.dense_dim)
+    png = [k for k, name in enumerate(names) if name.endswith('.png')]
+    np.testing.assert_allclose(found[png], want[png], rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
 BAD_FLAGS = [
     (['--crop=60'], '--crop=60: expected a multiple of 32'),
     (['--crop=96'], 'no larger than --resize=64'),
@@ -111,7 +140,11 @@ BAD_FLAGS = [
     (['--crop=32', '--resize=32'], 'the weights of another architecture or crop size'),
     (['--images={d}/none'], 'not a directory'),
     (['--images={d}/gif'], 'no .jpg/.jpeg/.png file'),
-    (['--karpathy_json={d}/none.json'], 'give exactly one of --images and --karpathy_json'),
+    (['--karpathy_json={d}/none.json'], 'give exactly one of --images, --karpathy_json and'),
+    (['--videos={d}/none', '--output={d}/feats'], '--videos={d}/none: not a directory'),
+    (['--videos={d}', '--output={d}/feats'], 'bad_flags0/gif: no .jpg/.jpeg/.png frame file'),
+    (['--videos={d}/videos'], '--output={d}/f.npy: expected a directory for --videos'),
+    (['--videos={d}/videos', '--output={d}/feats', '--every=0'], '--every=0: expected a positive'),
 ]
 
 
@@ -121,10 +154,13 @@ def bad_flag_results(weights, tmp_path_factory):
   d = tmp_path_factory.mktemp('bad_flags')
   write_images(d / 'images', count=1)
   (d / 'gif').mkdir()
+  write_images(d / 'videos' / 'v1', count=2)
   cases = []
   for flags, _ in BAD_FLAGS:
     given = {'--images': f'{d}/images', '--weights': weights[1], '--resize': '64',
              '--crop': '64', '--output': f'{d}/f.npy'}
+    if any(flag.startswith('--videos=') for flag in flags):
+      del given['--images']
     for flag in flags:
       name, value = flag.split('=', 1)
       given[name] = value.format(d=d)
@@ -142,5 +178,6 @@ def test_bad_flags_are_one_line(bad_flag_results, index):
   result = results[index]
   assert result['traceback'] is None and result['status'] == 2, result
   (line,) = result['stderr'].strip().splitlines()
-  assert line.startswith('error: ') and BAD_FLAGS[index][1] in line, line
+  assert line.startswith('error: ') and BAD_FLAGS[index][1].format(d=d) in line, line
   assert not os.path.exists(f'{d}/f.npy') and not os.path.exists(f'{d}/f.npy.parts')
+  assert not os.path.exists(f'{d}/feats')

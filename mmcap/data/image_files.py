@@ -33,6 +33,24 @@ def in_directory(directory: str) -> list[str]:
   return [os.path.join(directory, n) for n in names]
 
 
+def video_frames(directory: str) -> dict[str, list[str]]:
+  """The frame files of each video of a directory of one directory per
+  video, by video name, each in sorted name order."""
+  if not os.path.isdir(directory):
+    raise InputError(f'--videos={directory}: not a directory')
+  videos = {}
+  for name in sorted(os.listdir(directory)):
+    video_dir = os.path.join(directory, name)
+    if os.path.isdir(video_dir):
+      frames = sorted(n for n in os.listdir(video_dir) if n.lower().endswith(EXTENSIONS))
+      if not frames:
+        raise InputError(f'{video_dir}: no {"/".join(EXTENSIONS)} frame file')
+      videos[name] = [os.path.join(video_dir, n) for n in frames]
+  if not videos:
+    raise InputError(f'--videos={directory}: no video directories in it')
+  return videos
+
+
 def of_karpathy_json(path: str, image_root: str) -> list[str]:
   """The image files of a Karpathy-splits JSON, in `imgid` order (the rows
   that `prepare` reads): IMAGE_ROOT/[filepath/]filename."""
