@@ -12,7 +12,8 @@
 # float32 at the reference batch of 100 beside PyTorch; beam 1/3/5 decoding
 # of 5,000 images and 1,000 x 5,000 retrieval, both beside PyTorch; the
 # activity models at their reference size beside PyTorch, and at 768 clips;
-# S2VT training and decoding. Then it prints every row as one Markdown table
+# S2VT training and decoding; VGG-16 feature extraction (mmcap.extract's
+# step, fc7 at 224) in bf16 and float32. Then it prints every row as one Markdown table
 # for RESULTS.md. Expected to take 6 to 8 minutes on an H100/H200 (not yet
 # run there).
 #
@@ -46,6 +47,8 @@ run --size=paper --dtype=bfloat16 --benchmarks=train --models=activity_lrcn,acti
 run --size=paper --dtype=bfloat16 --batch_size=768 --benchmarks=train \
   --models=activity_lrcn,activity_single_frame --unroll=16
 run --size=paper --dtype=bfloat16 --benchmarks=train,decode --models=s2vt
+run --size=paper --dtype=bfloat16 --batch_size=256 --benchmarks=extract --models=
+run --size=paper --batch_size=256 --benchmarks=extract --models=
 
 if [[ -z "${DRY_RUN:-}" ]]; then
   python -m mmcap.benchmark --table="$OUTPUT"

@@ -4,10 +4,12 @@ synthetic batches.
   python -m mmcap.benchmark --size=cpu                  # seconds, any machine
   python -m mmcap.benchmark --size=paper --dtype=bfloat16 --batch_size=1024
   python -m mmcap.benchmark --size=cpu --benchmarks=pipeline
+  python -m mmcap.benchmark --size=paper --benchmarks=extract   # VGG-16 images/s
 
 Models run on synthetic in-memory batches, so nothing but JAX is needed (no
 TensorFlow import); `pipeline` measures a task's tf.data input pipeline alone
-on a generated dataset. Each measurement is printed as one JSON line (and
+on a generated dataset, `extract` the VGG-16 feature extraction (fc7, one
+crop) of `mmcap.extract` on synthetic images. Each measurement is printed as one JSON line (and
 appended to --output), then all as a table. Step times are medians over
 --steps synchronized steps after --warmup; compile time is measured apart.
 Achieved FLOP/s and MFU use the closed-form count of the dense layers (GUIDE:
@@ -42,7 +44,7 @@ _SIZE = flags.DEFINE_enum(
     "Model and data sizes: seconds on any machine, the PyTorch comparison's"
     ' (mid-size, for a CPU), or the papers\'.')
 _MODELS = flags.DEFINE_list('models', list(MODELS), f'Any of {MODELS}.')
-BENCHMARKS = ('train', 'decode', 'retrieval', 'pipeline')
+BENCHMARKS = ('train', 'decode', 'retrieval', 'pipeline', 'extract')
 
 _BENCHMARKS = flags.DEFINE_list(
     'benchmarks', ['train', 'decode', 'retrieval'], f'Any of {BENCHMARKS}.')
@@ -152,7 +154,8 @@ def print_table(results: list[dict]) -> None:
   """The rows as a Markdown table, ready for benchmarks/RESULTS.md."""
   columns = ('benchmark', 'model', 'dtype', 'batch_size', 'beam_size', 'step_ms', 'seconds',
              'compile_s', 'tokens_per_s', 'captions_per_s', 'clips_per_s', 'frames_per_s',
-             'pairs_per_s', 'examples_per_s', 'first_batch_s', 'resumed_first_batch_s',
+             'pairs_per_s', 'examples_per_s', 'images_per_s', 'first_batch_s',
+             'resumed_first_batch_s',
              'achieved_tflops', 'mfu',
              'torch_step_ms', 'torch_seconds', 'vs_torch', 'xla_memory_gb', 'peak_memory_gb')
   shown = [c for c in columns if any(c in r for r in results)]

@@ -12,21 +12,22 @@ def test_cpu_benchmark_runs_and_reports(tmp_path):
   output = tmp_path / 'bench.jsonl'
   # One model: every model's rows build (test_every_benchmarked_model_builds).
   result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--models=lrcn_2f',
-                      '--benchmarks=train,decode,retrieval', '--steps=1', '--warmup=0',
+                      '--benchmarks=train,decode,retrieval,extract', '--steps=1', '--warmup=0',
                       '--beam_sizes=1,3', '--unroll=1', f'--output={output}')
   assert result.returncode == 0, result.stderr[-3000:]
   lines = [json.loads(line) for line in output.read_text().splitlines()]
   kinds = [(r['benchmark'], r['model']) for r in lines]
   assert kinds == [('train', 'lrcn_2f'), ('decode', 'lrcn_2f'), ('decode', 'lrcn_2f'),
-                   ('retrieval', 'lrcn_2f')]
+                   ('retrieval', 'lrcn_2f'), ('extract', 'vgg16')]
   train = lines[0]
   assert train['tokens_per_s'] > 0 and train['compile_s'] > 0
   # XLA's count (of the fully unrolled step) and the closed form of the dense
   # layers agree; XLA adds the softmax, gate arithmetic and the optimizer.
   assert 1.0 < train['xla_gflops_per_step'] / train['closed_form_gflops_per_step'] < 1.05
   assert 'captions_per_s' in lines[1] and 'pairs_per_s' in lines[3]
+  assert lines[4]['images_per_s'] > 0 and lines[4]['crop'] == 64
   # Then every row again in one Markdown table, and the same from the file.
-  table = result.stdout.splitlines()[-6:]
+  table = result.stdout.splitlines()[-7:]
   assert table[0].startswith('| benchmark | model ') and set(table[1]) == set('|- ')
   again = run_python('-m', 'mmcap.benchmark', f'--table={output}')
   assert again.returncode == 0 and again.stdout.splitlines() == table
@@ -104,7 +105,7 @@ def test_gpu_checklist_script_asks_only_for_what_exists():
                           capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr
   commands = [line[2:].split() for line in result.stderr.splitlines() if line.startswith('+ ')]
-  assert len(commands) == 8
+  assert len(commands) == 10
   with open(os.path.join(REPO, 'mmcap', 'benchmark.py')) as f:
     source = f.read()
   defined = set(re.findall(r"flags\.DEFINE_\w+\(\s*'(\w+)'", source))
@@ -113,5 +114,5 @@ def test_gpu_checklist_script_asks_only_for_what_exists():
     assert command[:3] == ['python', '-m', 'mmcap.benchmark']
     values = dict(arg[2:].split('=', 1) for arg in command[3:])
     assert set(values) <= defined, set(values) - defined
-    assert set(values['models'].split(',')) <= set(models)
-    assert set(values['benchmarks'].split(',')) <= {'train', 'decode', 'retrieval'}
+    assert set(values['models'].split(',')) - {''} <= set(models)
+    assert set(values['benchmarks'].split(',')) <= {'train', 'decode', 'retrieval', 'extract'}

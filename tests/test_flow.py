@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mmcap import flow
+from mmcap.data import flow
 from mmcap.errors import InputError
 
 from conftest import run_python

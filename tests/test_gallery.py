@@ -13,22 +13,49 @@ import pytest
 import quickjs
 import tensorflow as tf
 
-from mmcap import gallery
 from mmcap import train
 from mmcap.data import demo
 from mmcap.data import pipeline
 from mmcap.data import records
 from mmcap.errors import InputError
+from mmcap.evaluation import gallery
 from mmcap.evaluation import metrics
 
 from conftest import run_python, tiny_config
 
 
 @pytest.fixture(scope='module')
-def run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('run'))
-  results = train.train_and_evaluate(tiny_config(), workdir)
-  return workdir, results
+def runs(tmp_path_factory):
+  """A tiny image run and a tiny video run, trained."""
+  from tiny_video_config import get_config as tiny_video_config  # pylint: disable=g-import-not-at-top
+  image, video = str(tmp_path_factory.mktemp('image')), str(tmp_path_factory.mktemp('video'))
+  return {'image': (image, train.train_and_evaluate(tiny_config(), image)),
+          'video': (video, train.train_and_evaluate(tiny_video_config(), video))}
+
+
+@pytest.fixture(scope='module')
+def pages(runs, tmp_path_factory):
+  """`python -m mmcap.gallery` on each run (its default output), and every
+  case of BAD_FLAGS, in one process (tests/cli_driver.py)."""
+  d = tmp_path_factory.mktemp('cli')
+  (d / 'other.json').write_text(json.dumps([{'image_id': 999, 'caption': 'a cat'}]))
+  (d / 'broken.json').write_text(json.dumps([{'image_id': '3'}]))
+  cases = [[f'--workdir={runs["image"][0]}'], [f'--workdir={runs["video"][0]}']]
+  for flags, _ in BAD_FLAGS:
+    given = {'--workdir': runs['image'][0], '--output': f'{d}/g.html'}
+    for flag in flags:
+      name, value = flag.split('=', 1)
+      given[name] = value.format(d=d)
+    cases.append([f'{k}={v}' for k, v in given.items()])
+  (d / 'cases.json').write_text(json.dumps(cases))
+  result = run_python('tests/cli_driver.py', 'mmcap.gallery', str(d / 'cases.json'),
+                      str(d / 'results.json'))
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads((d / 'results.json').read_text())
+  for found in results[:2]:
+    assert found['status'] == 0, found
+  return d, {name: os.path.join(workdir, 'gallery_test.html')
+             for name, (workdir, _) in runs.items()}, results[2:]
 
 
 class Rows(html.parser.HTMLParser):
@@ -76,9 +103,9 @@ def parse(path):
   return parser
 
 
-def test_page_holds_each_caption_its_references_and_its_scores(run):
-  workdir, results = run
-  page = parse(gallery.gallery(workdir, 'test'))
+def test_page_holds_each_caption_its_references_and_its_scores(runs, pages):
+  workdir, results = runs['image']
+  page = parse(pages[1]['image'])
   with open(os.path.join(workdir, 'captions_test.json')) as f:
     captions = {c['image_id']: c['caption'] for c in json.load(f)}
   info = records.load_info(os.path.join(workdir, 'demo_data'))
@@ -146,9 +173,8 @@ def run_script(script, data, sort='cider-desc', text='', least=''):
   return order, hidden, context.eval('controls.shown.textContent')
 
 
-def test_page_script_sorts_and_filters(run):
-  workdir, _ = run
-  script = parse(gallery.gallery(workdir, 'test')).script
+def test_page_script_sorts_and_filters(pages):
+  script = parse(pages[1]['image']).script
   data = [{'id': 1, 'cider': 0.5, 'bleu4': 0.1, 'text': 'a red ball'},
           {'id': 2, 'cider': 2.0, 'bleu4': 0.0, 'text': 'two blue cups'},
           {'id': 3, 'cider': 0.5, 'bleu4': 0.3, 'text': 'a red box'}]
@@ -167,7 +193,7 @@ def test_thumbnails_of_image_files(tmp_path):
   image = np.zeros((300, 600, 3), np.uint8)
   image[:, :300] = (255, 0, 0)
   (tmp_path / 'val2014' / 'a.png').write_bytes(tf.io.encode_png(image).numpy())
-  path = gallery._image_path(str(tmp_path), 'a.png')  # pylint: disable=protected-access
+  path = gallery.image_path(str(tmp_path), 'a.png')
   assert path == str(tmp_path / 'val2014' / 'a.png')
   tag = gallery.thumbnail(path, 100)
   jpeg = base64.b64decode(re.search(r'base64,([^"]+)"', tag).group(1))
@@ -179,7 +205,7 @@ def test_thumbnails_of_image_files(tmp_path):
   with pytest.raises(InputError, match=r'b.jpg: not a readable image'):
     gallery.thumbnail(str(tmp_path / 'b.jpg'), 100)
   with pytest.raises(InputError, match=r'no c.jpg in it or in a folder of it'):
-    gallery._image_path(str(tmp_path), 'c.jpg')  # pylint: disable=protected-access
+    gallery.image_path(str(tmp_path), 'c.jpg')
 
 
 BAD_FLAGS = [
@@ -194,30 +220,9 @@ BAD_FLAGS = [
 ]
 
 
-@pytest.fixture(scope='module')
-def bad_flag_results(run, tmp_path_factory):
-  """Every case of BAD_FLAGS run in one process (tests/cli_driver.py)."""
-  workdir, _ = run
-  d = tmp_path_factory.mktemp('bad_flags')
-  (d / 'other.json').write_text(json.dumps([{'image_id': 999, 'caption': 'a cat'}]))
-  (d / 'broken.json').write_text(json.dumps([{'image_id': '3'}]))
-  cases = []
-  for flags, _ in BAD_FLAGS:
-    given = {'--workdir': workdir, '--output': f'{d}/g.html'}
-    for flag in flags:
-      name, value = flag.split('=', 1)
-      given[name] = value.format(d=d)
-    cases.append([f'{k}={v}' for k, v in given.items()])
-  (d / 'cases.json').write_text(json.dumps(cases))
-  result = run_python('tests/cli_driver.py', 'mmcap.gallery', str(d / 'cases.json'),
-                      str(d / 'results.json'))
-  assert result.returncode == 0, result.stderr[-3000:]
-  return d, json.loads((d / 'results.json').read_text())
-
-
 @pytest.mark.parametrize('index', range(len(BAD_FLAGS)), ids=[m for _, m in BAD_FLAGS])
-def test_bad_flags_are_one_line(bad_flag_results, index):
-  d, results = bad_flag_results
+def test_bad_flags_are_one_line(pages, index):
+  d, _, results = pages
   result = results[index]
   assert result['traceback'] is None and result['status'] == 2, result
   (line,) = result['stderr'].strip().splitlines()
@@ -225,11 +230,9 @@ def test_bad_flags_are_one_line(bad_flag_results, index):
   assert not os.path.exists(f'{d}/g.html')
 
 
-def test_video_runs_are_shown_by_name(tmp_path):
-  from tiny_video_config import get_config  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path)
-  results = train.train_and_evaluate(get_config(), workdir)
-  page = parse(gallery.gallery(workdir, 'test'))
+def test_video_runs_are_shown_by_name(runs, pages):
+  _, results = runs['video']
+  page = parse(pages[1]['video'])
   assert len(page.rows) == 10
   assert all(r['picture_tag'] == ('div', {'class': 'name'}) for r in page.rows)
   ciders = [float(r['attrs']['data-cider']) for r in page.rows]

@@ -100,6 +100,23 @@ def test_pool5_only_and_shapes():
     vgg.VGG16(SMALL).apply({'params': params}, jnp.zeros((1, 64, 64, 3)), ('fc8',))
 
 
+def test_flops_per_image_are_vgg16s_and_xlas():
+  """15.47 G multiply-adds to the logits at 224 (the published count, 15.5 G);
+  XLA's count of the lowered network is 3% lower (it leaves out the padding
+  taps of the 'SAME' convolutions). Lowered only: nothing is computed."""
+  config = vgg.VGGConfig()
+  assert vgg.flops_per_image(config, 'logits') / 2 == pytest.approx(15.470e9, rel=1e-4)
+  assert vgg.flops_per_image(config, 'fc7') == pytest.approx(
+      vgg.flops_per_image(config, 'logits') - 2 * 4096 * 1000)
+  model = vgg.VGG16(config)
+  params = jax.eval_shape(lambda: model.init(
+      jax.random.key(0), jnp.zeros((1, 224, 224, 3)), ('logits',))['params'])
+  images = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
+  lowered = jax.jit(lambda p, x: model.apply({'params': p}, x, ('logits',))).lower(params, images)
+  xla = lowered.cost_analysis()['flops'] / 2
+  assert 0.95 < xla / vgg.flops_per_image(config, 'logits') < 1.0
+
+
 def test_missing_weights_file_names_the_file_to_obtain(tmp_path):
   with pytest.raises(InputError, match=f'obtain {vgg.KERAS_WEIGHTS_FILE}'):
     vgg.load_keras_h5(str(tmp_path / 'none.h5'))

@@ -83,6 +83,23 @@ class VGG16(nn.Module):
     return {name: found[name].astype(jnp.float32) for name in outputs}
 
 
+def flops_per_image(config: VGGConfig, layer: str) -> float:
+  """The convolutions' and dense layers' FLOPs (2 x MACs) of one image
+  through `layer` (see LAYERS)."""
+  macs, size, channels = 0, config.image_size, 3
+  for (_, convs), width in zip(_BLOCKS, config.widths):
+    for _ in range(convs):
+      macs += size * size * 9 * channels * width
+      channels = width
+    size //= 2
+  inputs = size * size * channels
+  for (name, _), outputs in zip(_DENSE[:LAYERS.index(layer)],
+                                (config.dense_dim,) * 2 + (config.num_classes,)):
+    macs += inputs * outputs
+    inputs = outputs
+  return 2.0 * macs
+
+
 def _open_h5(path: str):
   import h5py  # pylint: disable=g-import-not-at-top
 

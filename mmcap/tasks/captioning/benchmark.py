@@ -1,6 +1,8 @@
 """Captioning rows of `python -m mmcap.benchmark`: the training step, beam
-search and likelihood retrieval of every captioner on synthetic batches, and
-the tf.data pipeline. Imports no TensorFlow unless the pipeline is asked for.
+search and likelihood retrieval of every captioner on synthetic batches, the
+tf.data pipeline, and the image encoder's feature extraction (VGG-16, as
+`mmcap.extract` runs it). Imports no TensorFlow unless the pipeline is asked
+for.
 """
 
 import dataclasses
@@ -20,6 +22,7 @@ from mmcap.core import benchmark
 from mmcap.core.placement import Placement
 from mmcap.data import vocab
 from mmcap.evaluation import retrieval
+from mmcap.models import vgg
 
 SIZES = {
     # vocab: words, plus 4 special tokens; 10,004 pads to 10,112 (x128).
@@ -211,6 +214,40 @@ def _pipeline(size) -> dict:
           'resume_skip_batches': RESUME_SKIP, 'resumed_first_batch_s': resumed_seconds}
 
 
+# The extraction row's crop and batch: the references' 224 crop, or a small
+# one that takes seconds on a CPU.
+EXTRACT_SIZES = {'cpu': dict(crop=64, batch=8), 'compare': dict(crop=224, batch=8),
+                 'paper': dict(crop=224, batch=64)}
+
+
+def _extract(settings: benchmark.Settings) -> dict:
+  """VGG-16 to fc7 on synthetic images, one crop, as `mmcap.extract` runs
+  it: images/s, compile time, FLOP/s and MFU from the closed-form count
+  (XLA's beside it), peak memory. The JPEG decoding and resizing, on the
+  host in tf.data, are not included."""
+  size = EXTRACT_SIZES[settings.size]
+  batch_size = settings.batch_size or size['batch']
+  config = vgg.VGGConfig(image_size=size['crop'], dtype=settings.dtype)
+  model = vgg.VGG16(config)
+  images = np.random.default_rng(0).uniform(
+      0, 255, (batch_size, size['crop'], size['crop'], 3)).astype(np.float32)
+  params = jax.jit(model.init)(jax.random.key(0), images[:1])['params']
+  images = jax.device_put(images)
+  features = jax.jit(lambda p, x: model.apply({'params': p}, x, ('fc7',))['fc7'])
+  compile_s, times, compiled = benchmark.timed(features, (params, images), settings)
+  median = statistics.median(times)
+  flops = vgg.flops_per_image(config, 'fc7') * batch_size
+  row = {'benchmark': 'extract', 'model': 'vgg16', 'layer': 'fc7', 'crop': size['crop'],
+         'batch_size': batch_size, 'step_ms': 1e3 * median, 'compile_s': compile_s,
+         'images_per_s': batch_size / median, 'closed_form_gflops_per_step': flops / 1e9,
+         'xla_gflops_per_step': benchmark.xla_flops(features.lower(params, images)) / 1e9,
+         'achieved_tflops': flops / median / 1e12}
+  peak = benchmark.peak_flops(settings.dtype, settings)
+  if peak:
+    row['mfu'] = flops / median / peak
+  return row | benchmark.memory(compiled)
+
+
 def _named(name: str, config: ml_collections.ConfigDict, row: dict) -> dict:
   return {'benchmark': row['benchmark'], 'model': name, 'unroll': config.unroll} | row
 
@@ -230,3 +267,5 @@ def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:
       yield _named(name, config, _retrieval(model, size, settings))
   if 'pipeline' in settings.benchmarks:
     yield _pipeline(size)
+  if 'extract' in settings.benchmarks:
+    yield _extract(settings)
