@@ -82,6 +82,15 @@ def ignoring_closed_event_loops(hook: Callable) -> Callable:
   return filtered
 
 
+def start_command(argv: list[str]) -> None:
+  """What a command's main does first: refuses positional arguments and,
+  unless --verbosity is given, logs only warnings."""
+  if len(argv) > 1:
+    raise InputError(f'unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    absl_logging.set_verbosity(absl_logging.WARNING)
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing whose errors (a typo in a --config.x override too) are
   one line on stderr and exit status 2. Pass as app.run's flags_parser."""

@@ -38,7 +38,6 @@ from typing import Any
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -231,10 +230,7 @@ def extract_videos(extract, params, placement, videos: dict[str, list[str]], out
 
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise InputError(f'unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+  errors.start_command(argv)
   _check_flags()
   if _IMAGES.value is not None:
     paths = image_files.in_directory(_IMAGES.value)

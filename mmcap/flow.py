@@ -18,11 +18,9 @@ Flow images made elsewhere in this encoding are used as they are.
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from mmcap import errors
 from mmcap.data import flow
-from mmcap.errors import InputError
 
 _FRAMES = flags.DEFINE_string('frames', None, 'A directory of one directory of frames per video.')
 _OUTPUT = flags.DEFINE_string('output', None, 'The directory of flow images to write.')
@@ -32,10 +30,7 @@ flags.mark_flags_as_required(['frames', 'output'])
 
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise InputError(f'unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+  errors.start_command(argv)
   flow.compute(_FRAMES.value, _OUTPUT.value, _METHOD.value)
 
 

@@ -20,7 +20,6 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 import ml_collections
 
 from mmcap import errors
@@ -91,11 +90,7 @@ def gallery(workdir: str, split: str, captions_path: str | None = None,
 
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise InputError(f'unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-    errors.quiet_library_failures()
+  errors.start_command(argv)
   output = gallery(_WORKDIR.value, _SPLIT.value, _CAPTIONS.value, _IMAGES_DIR.value,
                    _OUTPUT.value, _THUMBNAIL.value)
   print(f'gallery -> {output}')

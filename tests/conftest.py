@@ -1,5 +1,6 @@
 """Shared fixtures: tiny configs and a prepared slice of the real Flickr8k."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -85,6 +86,30 @@ def run_python(*args: str, env: dict | None = None):
       env={**os.environ, **(env or {})},
       timeout=600,
   )
+
+
+def with_flags(defaults: dict[str, str], flags: list[str], directory) -> list[str]:
+  """A command line: `defaults` ({'--flag': value}) with `flags`
+  ('--flag=value', '{d}' standing for `directory`) put over them."""
+  given = dict(defaults)
+  for flag in flags:
+    name, value = flag.split('=', 1)
+    given[name] = value.format(d=directory)
+  return [f'{k}={v}' for k, v in given.items()]
+
+
+def run_command_lines(module: str, cases: list[list[str]], directory) -> list[dict]:
+  """Each command line of `module` run as its own process would run it, all
+  from one process (tests/cli_driver.py): its exit status, stderr and
+  uncaught traceback (or None)."""
+  cases_file, results_file = os.path.join(directory, 'cases.json'), os.path.join(
+      directory, 'results.json')
+  with open(cases_file, 'w') as f:
+    json.dump(cases, f)
+  result = run_python('tests/cli_driver.py', module, cases_file, results_file)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(results_file) as f:
+    return json.load(f)
 
 
 @pytest.fixture(scope='session')

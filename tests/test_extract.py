@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_python
+from conftest import run_command_lines, run_python, with_flags
 from test_vgg import SMALL, keras_vgg, real_looking_images, save_legacy_h5
 
 keras = pytest.importorskip('keras')
@@ -45,7 +45,7 @@ def extract(*flags):
 
 def test_extracted_features_equal_keras_and_resume_in_parts(weights, tmp_path):
   model, weights_file = weights
-  images = write_images(tmp_path / 'images')
+  write_images(tmp_path / 'images')
   output = tmp_path / 'feats.npy'
   common = [f'--images={tmp_path / "images"}', f'--weights={weights_file}', '--resize=64',
             '--crop=64', '--layer=fc7', '--batch_size=2', '--part_size=2', f'--output={output}']
@@ -155,21 +155,12 @@ def bad_flag_results(weights, tmp_path_factory):
   write_images(d / 'images', count=1)
   (d / 'gif').mkdir()
   write_images(d / 'videos' / 'v1', count=2)
-  cases = []
-  for flags, _ in BAD_FLAGS:
-    given = {'--images': f'{d}/images', '--weights': weights[1], '--resize': '64',
-             '--crop': '64', '--output': f'{d}/f.npy'}
-    if any(flag.startswith('--videos=') for flag in flags):
-      del given['--images']
-    for flag in flags:
-      name, value = flag.split('=', 1)
-      given[name] = value.format(d=d)
-    cases.append([f'{k}={v}' for k, v in given.items()])
-  (d / 'cases.json').write_text(json.dumps(cases))
-  result = run_python('tests/cli_driver.py', 'mmcap.extract', str(d / 'cases.json'),
-                      str(d / 'results.json'))
-  assert result.returncode == 0, result.stderr[-3000:]
-  return d, json.loads((d / 'results.json').read_text())
+  defaults = {'--images': f'{d}/images', '--weights': weights[1], '--resize': '64',
+              '--crop': '64', '--output': f'{d}/f.npy'}
+  cases = [with_flags({k: v for k, v in defaults.items()
+                       if k != '--images' or not any(f.startswith('--videos=') for f in flags)},
+                      flags, d) for flags, _ in BAD_FLAGS]
+  return d, run_command_lines('mmcap.extract', cases, d)
 
 
 @pytest.mark.parametrize('index', range(len(BAD_FLAGS)), ids=[m for _, m in BAD_FLAGS])

@@ -1,7 +1,6 @@
 """Optical flow images: a translating square gives LRCN's encoding of its
 motion, and the command writes one image per frame pair, resumably."""
 
-import json
 import os
 
 import cv2
@@ -11,7 +10,7 @@ import pytest
 from mmcap.data import flow
 from mmcap.errors import InputError
 
-from conftest import run_python
+from conftest import run_command_lines, with_flags
 
 SIZE, SQUARE = 96, 40
 
@@ -109,18 +108,9 @@ def bad_flag_results(tmp_path_factory):
   cv2.imwrite(str(d / 'sizes' / 'v' / '00001.png'), np.zeros((48, 48), np.uint8))
   write_video(d / 'good' / 'v', [(10, 10), (11, 10)])
   (d / 'file').write_text('')
-  cases = []
-  for flags, _ in BAD_FLAGS:
-    given = {'--frames': f'{d}/good', '--output': f'{d}/out'}
-    for flag in flags:
-      name, value = flag.split('=', 1)
-      given[name] = value.format(d=d)
-    cases.append([f'{k}={v}' for k, v in given.items()])
-  (d / 'cases.json').write_text(json.dumps(cases))
-  result = run_python('tests/cli_driver.py', 'mmcap.flow', str(d / 'cases.json'),
-                      str(d / 'results.json'))
-  assert result.returncode == 0, result.stderr[-3000:]
-  return d, json.loads((d / 'results.json').read_text())
+  defaults = {'--frames': f'{d}/good', '--output': f'{d}/out'}
+  cases = [with_flags(defaults, flags, d) for flags, _ in BAD_FLAGS]
+  return d, run_command_lines('mmcap.flow', cases, d)
 
 
 @pytest.mark.parametrize('index', range(len(BAD_FLAGS)), ids=[m for _, m in BAD_FLAGS])

@@ -21,7 +21,7 @@ from mmcap.errors import InputError
 from mmcap.evaluation import gallery
 from mmcap.evaluation import metrics
 
-from conftest import run_python, tiny_config
+from conftest import run_command_lines, tiny_config, with_flags
 
 
 @pytest.fixture(scope='module')
@@ -40,18 +40,10 @@ def pages(runs, tmp_path_factory):
   d = tmp_path_factory.mktemp('cli')
   (d / 'other.json').write_text(json.dumps([{'image_id': 999, 'caption': 'a cat'}]))
   (d / 'broken.json').write_text(json.dumps([{'image_id': '3'}]))
-  cases = [[f'--workdir={runs["image"][0]}'], [f'--workdir={runs["video"][0]}']]
-  for flags, _ in BAD_FLAGS:
-    given = {'--workdir': runs['image'][0], '--output': f'{d}/g.html'}
-    for flag in flags:
-      name, value = flag.split('=', 1)
-      given[name] = value.format(d=d)
-    cases.append([f'{k}={v}' for k, v in given.items()])
-  (d / 'cases.json').write_text(json.dumps(cases))
-  result = run_python('tests/cli_driver.py', 'mmcap.gallery', str(d / 'cases.json'),
-                      str(d / 'results.json'))
-  assert result.returncode == 0, result.stderr[-3000:]
-  results = json.loads((d / 'results.json').read_text())
+  defaults = {'--workdir': runs['image'][0], '--output': f'{d}/g.html'}
+  cases = [[f'--workdir={runs["image"][0]}'], [f'--workdir={runs["video"][0]}']] + [
+      with_flags(defaults, flags, d) for flags, _ in BAD_FLAGS]
+  results = run_command_lines('mmcap.gallery', cases, d)
   for found in results[:2]:
     assert found['status'] == 0, found
   return d, {name: os.path.join(workdir, 'gallery_test.html')
