@@ -66,6 +66,24 @@ def build_run(config: ml_collections.ConfigDict, workdir: str):
   return task, Trainer(task, config, placement), placement
 
 
+# The slowest test files, slowest first: pytest-xdist hands out whole files
+# (--dist loadfile) in collection order, so starting these first leaves the
+# short files to fill the end, rather than one worker finishing a long file
+# alone.
+SLOW_FILES = ('test_multiprocess', 'test_video', 'test_train', 'test_activity',
+              'test_reliability', 'test_retrieval', 'test_benchmark', 'test_extract',
+              'test_notebook', 'test_gallery', 'test_bad_input', 'test_cli', 'test_caption',
+              'test_metrics', 'test_configs')
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = item.module.__name__.rpartition('.')[2]
+    return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
+
+  items.sort(key=rank)  # stable: each file's tests keep their order
+
+
 def pytest_unconfigure(config):
   if os.environ.get('MMCAP_TESTS_OWN_JAX_CACHE') and not hasattr(config, 'workerinput'):
     shutil.rmtree(os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
