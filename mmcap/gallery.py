@@ -43,6 +43,7 @@ _OUTPUT = flags.DEFINE_string('output', None, 'The page (default WORKDIR/gallery
 _THUMBNAIL = flags.DEFINE_integer('thumbnail_size', 192, 'Longest side of a thumbnail, pixels.')
 flags.mark_flags_as_required(['workdir'])
 
+
 def gallery(workdir: str, split: str, captions_path: str | None = None,
             images_dir: str | None = None, output: str | None = None,
             thumbnail_size: int = 192) -> str:
@@ -65,8 +66,7 @@ def gallery(workdir: str, split: str, captions_path: str | None = None,
     raise InputError(f'--images_dir={images_dir}: not a directory')
   task = CAPTION_TASKS[config.task](config, workdir, Placement.over_all_devices())
   examples = task.describer.examples
-  examples.files([split])  # an unknown or empty split is an error
-  references = pipeline.read_references(examples, split)
+  references = pipeline.read_references(examples, split)  # refuses an unknown or empty split
   captions = page_lib.read_captions(
       captions_path or os.path.join(workdir, f'captions_{split}.json'), references)
   references = {i: references[i] for i in sorted(captions)}

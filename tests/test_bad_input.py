@@ -7,10 +7,8 @@ flag, and nothing left behind. The prepare commands have their own table
 All command lines of one module run in one process (tests/cli_driver.py).
 """
 
-import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ import pytest
 from mmcap import train
 from mmcap.core import evals
 
-from conftest import REPO, tiny_config
+from conftest import run_command_lines, tiny_config
 
 TINY = '--config=tests/tiny_config.py'
 
@@ -167,13 +165,9 @@ def inputs(tmp_path_factory):
 
 def run_cases(module, cases, names, tmp_path_factory):
   work = tmp_path_factory.mktemp(module)
-  with open(work / 'cases.json', 'w') as f:
-    json.dump([[a.format(**names) for a in args] for _, args, _, _ in cases], f)
-  subprocess.run(
-      [sys.executable, 'tests/cli_driver.py', module, str(work / 'cases.json'),
-       str(work / 'results.json')], cwd=REPO, check=True, timeout=600)
-  with open(work / 'results.json') as f:
-    return dict(zip([case[0] for case in cases], json.load(f)))
+  reported = run_command_lines(
+      module, [[a.format(**names) for a in args] for _, args, _, _ in cases], work)
+  return dict(zip([case[0] for case in cases], reported))
 
 
 @pytest.fixture(scope='module')

@@ -10,14 +10,12 @@ directory of the command's files) and what the error line must name.
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import scipy.io
 
-from conftest import REPO
+from conftest import REPO, run_command_lines
 
 DIM = 4
 NOT_UTF8 = b'\xff\xfe not utf-8 \xc3\x28\n'
@@ -500,15 +498,7 @@ def run_table(module: str, tmp_path_factory) -> dict:
   for name, content in files.items():
     write(root, name, content)
   lines = {name: command_line(root, defaults, name, changed) for name, changed, _ in cases}
-  cases_path, results_path = (os.path.join(root, f) for f in ('cases.json', 'results.json'))
-  with open(cases_path, 'w') as f:
-    json.dump([argv for argv, _ in lines.values()], f)
-  subprocess.run(
-      [sys.executable, 'tests/cli_driver.py', module, cases_path, results_path],
-      cwd=REPO, check=True, capture_output=True, timeout=300,
-  )
-  with open(results_path) as f:
-    reported = json.load(f)
+  reported = run_command_lines(module, [argv for argv, _ in lines.values()], root)
   return {
       name: (root, lines[name][1], expect.format(root=root), result)
       for (name, _, expect), result in zip(cases, reported)

@@ -64,18 +64,18 @@ def _read_grey(cv2, path: str, shape: tuple | None) -> np.ndarray:
   return frame
 
 
-def video_flow(cv2, frames_dir: str, output_dir: str, flow) -> int:
-  """Writes the flow images of one video's frames; returns their count."""
-  names = sorted(n for n in os.listdir(frames_dir) if n.lower().endswith(image_files.EXTENSIONS))
-  if len(names) < 2:
-    raise InputError(f'{frames_dir}: {len(names)} frame(s), a flow needs at least 2')
+def video_flow(cv2, frames: list[str], output_dir: str, flow) -> int:
+  """Writes the flow images of one video's frame files; returns their count."""
+  if len(frames) < 2:
+    raise InputError(
+        f'{os.path.dirname(frames[0])}: {len(frames)} frame(s), a flow needs at least 2')
   tmp_dir = f'{output_dir}.tmp'
   shutil.rmtree(tmp_dir, ignore_errors=True)
   try:
     os.makedirs(tmp_dir)
-    previous = _read_grey(cv2, os.path.join(frames_dir, names[0]), None)
-    for k, name in enumerate(names[1:], 1):
-      following = _read_grey(cv2, os.path.join(frames_dir, name), previous.shape)
+    previous = _read_grey(cv2, frames[0], None)
+    for k, path in enumerate(frames[1:], 1):
+      following = _read_grey(cv2, path, previous.shape)
       image = encode(flow(previous, following))
       # OpenCV writes BGR: the x channel goes first in the file's RGB.
       if not cv2.imwrite(os.path.join(tmp_dir, f'flow_{k:05d}.png'), image[..., ::-1]):
@@ -87,16 +87,12 @@ def video_flow(cv2, frames_dir: str, output_dir: str, flow) -> int:
     if isinstance(error, OSError):
       raise WriteError(f'{output_dir}: not written ({error.strerror or error})') from None
     raise
-  return len(names) - 1
+  return len(frames) - 1
 
 
 def compute(frames: str, output: str, method: str) -> None:
   """Flow images of every video under `frames` into `output`."""
-  if not os.path.isdir(frames):
-    raise InputError(f'--frames={frames}: not a directory')
-  videos = sorted(n for n in os.listdir(frames) if os.path.isdir(os.path.join(frames, n)))
-  if not videos:
-    raise InputError(f'--frames={frames}: no video directories in it')
+  videos = image_files.video_frames(frames, '--frames')
   flow = flow_function(method)
   cv2 = _cv2()
   try:
@@ -104,11 +100,11 @@ def compute(frames: str, output: str, method: str) -> None:
   except OSError as e:
     raise WriteError(f'--output={output}: cannot create it ({e.strerror})') from None
   start, images, done = time.perf_counter(), 0, 0
-  for n, video in enumerate(videos, 1):
+  for n, (video, video_frames) in enumerate(videos.items(), 1):
     if os.path.isdir(os.path.join(output, video)):
       done += 1
       continue
-    images += video_flow(cv2, os.path.join(frames, video), os.path.join(output, video), flow)
+    images += video_flow(cv2, video_frames, os.path.join(output, video), flow)
     seconds = time.perf_counter() - start
     print(f'{n}/{len(videos)} videos, {images / seconds:.1f} flow images/s ({video})',
           flush=True)

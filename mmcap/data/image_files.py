@@ -33,11 +33,11 @@ def in_directory(directory: str) -> list[str]:
   return [os.path.join(directory, n) for n in names]
 
 
-def video_frames(directory: str) -> dict[str, list[str]]:
-  """The frame files of each video of a directory of one directory per
-  video, by video name, each in sorted name order."""
+def video_frames(directory: str, flag: str = '--videos') -> dict[str, list[str]]:
+  """The frame files of each video of a directory (given as `flag`) of one
+  directory per video, by video name, each in sorted name order."""
   if not os.path.isdir(directory):
-    raise InputError(f'--videos={directory}: not a directory')
+    raise InputError(f'{flag}={directory}: not a directory')
   videos = {}
   for name in sorted(os.listdir(directory)):
     video_dir = os.path.join(directory, name)
@@ -47,7 +47,7 @@ def video_frames(directory: str) -> dict[str, list[str]]:
         raise InputError(f'{video_dir}: no {"/".join(EXTENSIONS)} frame file')
       videos[name] = [os.path.join(video_dir, n) for n in frames]
   if not videos:
-    raise InputError(f'--videos={directory}: no video directories in it')
+    raise InputError(f'{flag}={directory}: no video directories in it')
   return videos
 
 
