@@ -25,11 +25,12 @@ import json
 
 from absl import app
 from absl import flags
+from etils import epath
 import jax
 
 from mmcap import errors
 from mmcap.core.benchmark import Settings
-from mmcap.core.files import check_output_path
+from mmcap.files import check_output_path, io_errors, is_url, reason
 from mmcap.errors import InputError, WriteError
 from mmcap.tasks.activity import benchmark as activity
 from mmcap.tasks.captioning import benchmark as captioning
@@ -128,9 +129,8 @@ def _torch_version(settings: Settings) -> dict[str, str]:
 
 def _read_rows(path: str) -> list[dict]:
   try:
-    with open(path) as f:
-      lines = [line for line in f if line.strip()]
-  except (OSError, UnicodeDecodeError) as error:
+    lines = [line for line in epath.Path(path).read_text().splitlines() if line.strip()]
+  except (*io_errors(), UnicodeDecodeError) as error:
     raise InputError(f'--table={path}: not readable ({error})') from None
   try:
     rows = [json.loads(line) for line in lines]
@@ -143,11 +143,15 @@ def _read_rows(path: str) -> list[dict]:
 
 def _append(path: str, line: str) -> None:
   """Appends one whole line (rows of earlier runs stay as they were)."""
+  target = epath.Path(path)
   try:
-    with open(path, 'a') as f:
-      f.write(line + '\n')
-  except OSError as error:
-    raise WriteError(f'--output={path}: not written ({error.strerror})') from error
+    if is_url(path):  # an object cannot be appended to: it is written again
+      target.write_text((target.read_text() if target.exists() else '') + line + '\n')
+    else:
+      with target.open('a') as f:
+        f.write(line + '\n')
+  except io_errors() as error:
+    raise WriteError(f'--output={path}: not written ({reason(error)})') from error
 
 
 def print_table(results: list[dict]) -> None:

@@ -18,7 +18,7 @@ import ml_collections
 from mmcap.core import workdir as workdir_identity
 from mmcap.core.checkpoints import require_checkpoints
 from mmcap.core.config import validate
-from mmcap.core.files import check_output_path, write_json
+from mmcap.files import check_output_path, write_json
 from mmcap.core.placement import Placement
 from mmcap.core.trainer import Trainer
 from mmcap.errors import InputError

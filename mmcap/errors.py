@@ -94,14 +94,12 @@ def start_command(argv: list[str]) -> None:
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing whose errors (a typo in a --config.x override too) are
   one line on stderr and exit status 2. Pass as app.run's flags_parser."""
-  for arg in argv[1:]:
+  for previous, arg in zip(argv, argv[1:]):
     if arg.startswith('--config='):
       _check_config_file(arg.removeprefix('--config='))
-    if re.match(r'(--[\w.]+=)?[a-zA-Z][\w+.-]*://', arg):
-      _exit_with(
-          f'{arg}: URLs are not read or written yet, only local paths; mount'
-          ' the bucket (e.g. with Cloud Storage FUSE) and give its local path'
-      )
+    flag, _, value = arg.partition('=') if arg.startswith('--') else (previous, '', arg)
+    if re.match(r'[a-zA-Z][\w+.-]*://', value) and flag.startswith('--'):
+      _check_url(value, flag)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
@@ -116,6 +114,17 @@ def parse_flags(argv: list[str]) -> list[str]:
     detail = re.sub(r"\\n|[\\']", ' ', str(e))
     overrides = ' '.join(a for a in argv[1:] if a.startswith('--config.'))
     _exit_with(f'unknown config field in {overrides}: {detail}')
+
+
+def _check_url(url: str, flag: str) -> None:
+  """Exits with one line if a URL flag value cannot be used here
+  (files.check_url), before any work."""
+  from mmcap import files  # pylint: disable=g-import-not-at-top
+
+  try:
+    files.check_url(url, flag)
+  except InputError as e:
+    _exit_with(str(e))
 
 
 def _check_config_file(value: str) -> None:

@@ -38,15 +38,17 @@ from typing import Any
 
 from absl import app
 from absl import flags
+from etils import epath
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from mmcap import errors
-from mmcap.core.files import atomic_write, check_output_path
+from mmcap.files import absolute, atomic_write, check_output_path, io_errors, reason
 from mmcap.core.placement import Placement
 from mmcap.data import image_files
 from mmcap.data import prepared
+from mmcap.data import sources
 from mmcap.errors import InputError, WriteError
 from mmcap.models import vgg
 
@@ -82,11 +84,11 @@ def _check_flags() -> None:
     raise InputError('give exactly one of --images, --karpathy_json and --videos')
   output = _OUTPUT.value
   if _VIDEOS.value is not None:
-    if output.endswith('.npy') or (os.path.exists(output) and not os.path.isdir(output)):
+    if output.endswith('.npy') or (epath.Path(output).is_file()):
       raise InputError(f'--output={output}: expected a directory for --videos')
   elif not output.endswith('.npy'):
     raise InputError(f'--output={output}: expected a .npy file name')
-  elif os.path.exists(output):
+  elif epath.Path(output).exists():
     raise InputError(f'--output={output}: already exists; remove it or choose another name')
   else:
     check_output_path(output, '--output')
@@ -122,10 +124,10 @@ def features_fn(config: vgg.VGGConfig, layer: str, placement: Placement):
 def _record(inputs: Any) -> dict:
   """What an extraction's rows are of: its inputs, the weights file and
   every flag that changes a row."""
-  weights = os.stat(_WEIGHTS.value)
+  weights = epath.Path(_WEIGHTS.value).stat()
   return {
       'inputs': inputs,
-      'weights': [os.path.abspath(_WEIGHTS.value), weights.st_size, weights.st_mtime],
+      'weights': [absolute(_WEIGHTS.value), weights.length, weights.mtime],
       **{f.name: f.value for f in (_CNN, _LAYER, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE,
                                    _EVERY)},
   }
@@ -135,11 +137,10 @@ def _claim(directory: str, record: dict) -> None:
   """Makes `directory` the work directory of the extraction `record`
   describes; one of another extraction is refused rather than mixed in."""
   record_file = os.path.join(directory, 'extraction.json')
-  if os.path.isdir(directory) and os.listdir(directory):
+  if epath.Path(directory).is_dir() and any(epath.Path(directory).iterdir()):
     try:
-      with open(record_file) as f:
-        same = json.load(f) == record
-    except (OSError, ValueError):
+      same = json.loads(epath.Path(record_file).read_text()) == record
+    except (*io_errors(), ValueError):
       same = False
     if not same:
       raise InputError(
@@ -148,9 +149,9 @@ def _claim(directory: str, record: dict) -> None:
       )
     return
   try:
-    os.makedirs(directory, exist_ok=True)
-  except OSError as e:
-    raise WriteError(f'--output={_OUTPUT.value}: cannot create {directory} ({e.strerror})') from None
+    epath.Path(directory).mkdir(parents=True, exist_ok=True)
+  except io_errors() as e:
+    raise WriteError(f'--output={_OUTPUT.value}: cannot create {directory} ({reason(e)})') from None
   with atomic_write(record_file) as f:
     json.dump(record, f)
 
@@ -173,14 +174,14 @@ def extract_images(extract, params, placement, paths: list[str], output: str) ->
   """Features of `paths` into `output` (.npy), names beside it, through
   resumable parts in OUTPUT.parts."""
   parts_dir = output + '.parts'
-  _claim(parts_dir, _record([os.path.abspath(p) for p in paths]))
+  _claim(parts_dir, _record([absolute(p) for p in paths]))
   part_size = _PART_SIZE.value
   num_parts = -(-len(paths) // part_size)
   start_time, done = time.perf_counter(), 0
   for part in range(num_parts):
     part_paths = paths[part * part_size:(part + 1) * part_size]
     part_file = os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy')
-    if os.path.exists(part_file):
+    if epath.Path(part_file).exists():
       continue  # done by an earlier, interrupted run
     features = _features(extract, params, placement, part_paths)
     with atomic_write(part_file, 'wb') as f:
@@ -189,7 +190,8 @@ def extract_images(extract, params, placement, paths: list[str], output: str) ->
     remaining = max(len(paths) - (part + 1) * part_size, 0)
     print(f'extract: part {part + 1}/{num_parts},'
           f' {_progress(done, done + remaining, start_time, "images")}', flush=True)
-  parts = [np.load(os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy'))
+  parts = [sources.read_npy(os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy'),
+                            'part file not found')
            for part in range(num_parts)]
   features = np.concatenate(parts)
   if len(features) != len(paths):
@@ -200,22 +202,20 @@ def extract_images(extract, params, placement, paths: list[str], output: str) ->
     f.write(''.join(p + '\n' for p in paths))
   with atomic_write(output, 'wb') as f:
     np.save(f, features)
-  for name in os.listdir(parts_dir):
-    os.remove(os.path.join(parts_dir, name))
-  os.rmdir(parts_dir)
+  epath.Path(parts_dir).rmtree()
   print(f'wrote {output}: {features.shape[0]} x {features.shape[1]} float32 ({_LAYER.value}),'
         f' names in {names_file}')
 
 
 def extract_videos(extract, params, placement, videos: dict[str, list[str]], output: str) -> None:
   """Features of every --every-th frame of each video into OUTPUT/<video>.npy."""
-  _claim(output, _record({'videos': os.path.abspath(_VIDEOS.value), 'names': sorted(videos)}))
+  _claim(output, _record({'videos': absolute(_VIDEOS.value), 'names': sorted(videos)}))
   total = sum(len(frames[::_EVERY.value]) for frames in videos.values())
   start_time, done, skipped = time.perf_counter(), 0, 0
   for n, (video, frames) in enumerate(sorted(videos.items()), 1):
     path = os.path.join(output, f'{video}.npy')
     frames = frames[::_EVERY.value]
-    if os.path.exists(path):
+    if epath.Path(path).exists():
       skipped += len(frames)
       continue  # done by an earlier, interrupted run
     features = _features(extract, params, placement, frames)

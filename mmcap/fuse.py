@@ -19,7 +19,7 @@ from absl import flags
 import numpy as np
 
 from mmcap import errors
-from mmcap.core.files import write_json
+from mmcap.files import write_json
 from mmcap.data import prepared
 from mmcap.errors import InputError
 from mmcap.evaluation import accuracy

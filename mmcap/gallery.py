@@ -20,11 +20,12 @@ import os
 
 from absl import app
 from absl import flags
+from etils import epath
 import ml_collections
 
 from mmcap import errors
 from mmcap.caption import CAPTION_TASKS
-from mmcap.core.files import atomic_write, check_output_path
+from mmcap.files import atomic_write, check_output_path
 from mmcap.core.placement import Placement
 from mmcap.data import demo
 from mmcap.data import pipeline
@@ -62,7 +63,7 @@ def gallery(workdir: str, split: str, captions_path: str | None = None,
   demo_images = config.task == 'captioning' and config.dataset.source == 'demo'
   if images_dir is not None and (demo_images or config.task != 'captioning'):
     raise InputError(f'--images_dir={images_dir}: only for a prepared image dataset')
-  if images_dir is not None and not os.path.isdir(images_dir):
+  if images_dir is not None and not epath.Path(images_dir).is_dir():
     raise InputError(f'--images_dir={images_dir}: not a directory')
   task = CAPTION_TASKS[config.task](config, workdir, Placement.over_all_devices())
   examples = task.describer.examples

@@ -16,6 +16,12 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['MMCAP_TESTS_OWN_JAX_CACHE'] = '1'  # removed when the run ends
   os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
+# No test reaches Google Cloud: the machine's credentials, if any, are hidden
+# (gs:// tests use tests/fakegcs.py, which needs none).
+os.environ.pop('GOOGLE_APPLICATION_CREDENTIALS', None)
+os.environ['CLOUDSDK_CONFIG'] = os.path.join(os.environ['JAX_COMPILATION_CACHE_DIR'], 'no-gcloud')
+os.environ['NO_GCE_CHECK'] = 'true'
+
 import ml_collections
 import numpy as np
 import pytest
@@ -70,7 +76,7 @@ def build_run(config: ml_collections.ConfigDict, workdir: str):
 # (--dist loadfile) in collection order, so starting these first leaves the
 # short files to fill the end, rather than one worker finishing a long file
 # alone.
-SLOW_FILES = ('test_multiprocess', 'test_video', 'test_train', 'test_activity',
+SLOW_FILES = ('test_multiprocess', 'test_video', 'test_train', 'test_activity', 'test_cloud_paths',
               'test_reliability', 'test_retrieval', 'test_benchmark', 'test_extract',
               'test_notebook', 'test_gallery', 'test_bad_input', 'test_cli', 'test_caption',
               'test_metrics', 'test_configs')
@@ -116,15 +122,16 @@ def with_flags(defaults: dict[str, str], flags: list[str], directory) -> list[st
   return [f'{k}={v}' for k, v in given.items()]
 
 
-def run_command_lines(module: str, cases: list[list[str]], directory) -> list[dict]:
+def run_command_lines(module: str, cases: list[list[str]], directory,
+                      env: dict | None = None) -> list[dict]:
   """Each command line of `module` run as its own process would run it, all
-  from one process (tests/cli_driver.py): its exit status, stderr and
-  uncaught traceback (or None)."""
+  from one process (tests/cli_driver.py), in the environment with `env`
+  added: its exit status, stderr and uncaught traceback (or None)."""
   cases_file, results_file = os.path.join(directory, 'cases.json'), os.path.join(
       directory, 'results.json')
   with open(cases_file, 'w') as f:
     json.dump(cases, f)
-  result = run_python('tests/cli_driver.py', module, cases_file, results_file)
+  result = run_python('tests/cli_driver.py', module, cases_file, results_file, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
   with open(results_file) as f:
     return json.load(f)

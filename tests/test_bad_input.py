@@ -70,10 +70,16 @@ MAIN_CASES = [
      '--split and --features', None),
     ('caption: unknown split', [TINY, '--workdir={trained}', '--mode=caption', '--split=dev'],
      "'dev'", None),
-    ('workdir a URL', [TINY, '--workdir=gs://bucket/run'], '--workdir=gs://bucket/run: URLs', None),
-    ('dataset dir a URL', [TINY, '--workdir={d}/w13', '--config.dataset.source=prepared',
-                           '--config.dataset.dir', 's3://bucket/coco'], 's3://bucket/coco: URLs',
-     '{d}/w13'),
+    # conftest hides any Google Cloud credentials of the machine.
+    ('workdir a gs:// URL without credentials', [TINY, '--workdir=gs://bucket/run'],
+     '--workdir=gs://bucket/run: no Google Cloud credentials found', None),
+    ('dataset dir a URL of no file system', [TINY, '--workdir={d}/w13',
+                                             '--config.dataset.source=prepared',
+                                             '--config.dataset.dir', 's3://bucket/coco'],
+     '--config.dataset.dir=s3://bucket/coco: no file system for s3:// URLs', '{d}/w13'),
+    ('features a URL of an unknown scheme', [TINY, '--workdir={trained}', '--mode=caption',
+                                             '--features=hdfs://host/features.npy'],
+     '--features=hdfs://host/features.npy: no file system for hdfs:// URLs', None),
 ]
 FEATURE_CASES = {
     'missing': '{d}/missing.npy',

@@ -10,10 +10,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from etils import epath
 import jax
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
+from mmcap import files
 from mmcap.core.steps import TrainState
 from mmcap.errors import CheckpointWriteError, InputError, ignoring_closed_event_loops
 
@@ -33,23 +35,23 @@ def checkpoint_manager(workdir: str) -> ocp.CheckpointManager:
   replaces when that step is saved again.
   """
   return ocp.CheckpointManager(
-      os.path.abspath(checkpoints_dir(workdir)),
+      files.absolute(checkpoints_dir(workdir)),
       options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True),
   )
 
 
 def require_checkpoints(workdir: str, purpose: str) -> None:
   """Refuses a workdir without checkpoints, before anything is built."""
-  if not os.path.isdir(checkpoints_dir(workdir)):
+  if not epath.Path(checkpoints_dir(workdir)).is_dir():
     raise InputError(f'{workdir}: no checkpoints to {purpose}; train first')
 
 
 def saved_steps(directory: str) -> list[int]:
   """The steps whose save completed in a checkpoints directory (Orbax
   renames a step's temporary directory to `<step>` when it is complete)."""
-  if not os.path.isdir(directory):
+  if not epath.Path(directory).is_dir():
     return []
-  return sorted(int(name) for name in os.listdir(directory) if name.isdecimal())
+  return sorted(int(p.name) for p in epath.Path(directory).iterdir() if p.name.isdecimal())
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: TrainState) -> None:
@@ -126,7 +128,7 @@ def restore_latest(
   for bad_step, error in errors.items():
     aside = _unused_name(os.path.join(directory, f'{bad_step}.corrupt'))
     if jax.process_index() == 0:
-      os.rename(os.path.join(directory, str(bad_step)), aside)
+      epath.Path(directory, str(bad_step)).rename(aside)
     print(
         f'warning: checkpoint {bad_step} does not restore ({_one_line(error)});'
         f' moved to {aside}, restored step {step}',
@@ -161,7 +163,7 @@ def _ignore_abandoned_reads() -> None:
 
 def _restore_step(directory: str, step: int, abstract_state: TrainState) -> TrainState:
   options = ocp.CheckpointManagerOptions(create=False)
-  with ocp.CheckpointManager(os.path.abspath(directory), options=options) as manager:
+  with ocp.CheckpointManager(files.absolute(directory), options=options) as manager:
     return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
 
 
@@ -169,7 +171,7 @@ def _unused_name(path: str) -> str:
   """`path`, or `path.N` for the first N not taken (a step found corrupt
   before keeps its first copy)."""
   candidate, number = path, 1
-  while os.path.exists(candidate):
+  while epath.Path(candidate).exists():
     candidate, number = f'{path}.{number}', number + 1
   return candidate
 
@@ -181,7 +183,7 @@ class BestCheckpoint:
   def __init__(self, workdir: str, metric: str, lower_is_better: bool):
     self.metric, self.lower_is_better = metric, lower_is_better
     self.manager = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(workdir, 'best')),
+        files.absolute(os.path.join(workdir, 'best')),
         options=ocp.CheckpointManagerOptions(
             max_to_keep=1,
             best_fn=lambda metrics: metrics['value'],

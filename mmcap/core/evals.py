@@ -24,7 +24,7 @@ import jax
 import ml_collections
 
 from mmcap.core.checkpoints import BestCheckpoint
-from mmcap.core.files import write_json
+from mmcap.files import write_json
 from mmcap.core.steps import TrainState
 from mmcap.core.task import Evaluation, Params, Task
 from mmcap.errors import InputError

@@ -11,10 +11,11 @@ import json
 import os
 from typing import Any
 
+from etils import epath
 import ml_collections
 
 from mmcap.core import checkpoints
-from mmcap.core.files import write_json
+from mmcap.files import io_errors, reason, write_json
 from mmcap.errors import InputError, WriteError
 
 CONFIG_FILE = 'config.json'
@@ -40,20 +41,20 @@ def record(workdir: str, config: ml_collections.ConfigDict, files: dict[str, Any
   found identical). config.json holds the whole config of the run that
   wrote it."""
   try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as error:
-    raise WriteError(f'{workdir}: cannot create the workdir ({error.strerror})') from error
+    epath.Path(workdir).mkdir(parents=True, exist_ok=True)
+  except io_errors() as error:
+    raise WriteError(f'{workdir}: cannot create the workdir ({reason(error)})') from error
   keep = _has_checkpoints(workdir)
   for name, value in {CONFIG_FILE: config.to_dict(), **files}.items():
     path = os.path.join(workdir, name)
-    if not (keep and os.path.exists(path)):
+    if not (keep and epath.Path(path).exists()):
       write_json(path, value)
 
 
 def _check_file(workdir: str, name: str, value: Any, prefix: str) -> None:
   """Compares `value` with the recorded file (its keys only, for a dict)."""
   path = os.path.join(workdir, name)
-  if not os.path.exists(path):
+  if not epath.Path(path).exists():
     return
   recorded, value = _read(path), _as_json(value)
   if isinstance(recorded, dict) and isinstance(value, dict) and name == CONFIG_FILE:
@@ -77,9 +78,9 @@ def _has_checkpoints(workdir: str) -> bool:
 
 def _read(path: str) -> Any:
   try:
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       return json.load(f)
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+  except (*io_errors(), UnicodeDecodeError, json.JSONDecodeError) as error:
     raise InputError(
         f'{path}: unreadable ({error}); this workdir\'s record of what its'
         ' checkpoints were trained with is damaged'

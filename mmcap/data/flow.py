@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from mmcap.files import is_url
 from mmcap.data import image_files
 from mmcap.errors import InputError, WriteError
 
@@ -91,7 +92,12 @@ def video_flow(cv2, frames: list[str], output_dir: str, flow) -> int:
 
 
 def compute(frames: str, output: str, method: str) -> None:
-  """Flow images of every video under `frames` into `output`."""
+  """Flow images of every video under `frames` into `output`: local
+  directories, which OpenCV reads and writes."""
+  for flag, value in (('--frames', frames), ('--output', output)):
+    if is_url(value):
+      raise InputError(f'{flag}={value}: optical flow needs a local directory; copy the'
+                       ' frames to this machine, and the flow images to the bucket after')
   videos = image_files.video_frames(frames, '--frames')
   flow = flow_function(method)
   cv2 = _cv2()

@@ -7,8 +7,10 @@ import os
 from collections.abc import Sequence
 from typing import Protocol
 
+from etils import epath
 import numpy as np
 
+from mmcap.files import io_errors
 from mmcap.data import sources
 from mmcap.errors import InputError
 
@@ -52,8 +54,8 @@ def read_dir(directory: str, feature_dim: int) -> dict[str, np.ndarray]:
   """Every DIRECTORY/<video>.npy, by name in sorted order: [T, D] frames (a
   [D] vector is one frame) of the given D, finite."""
   try:
-    names = sorted(n[: -len('.npy')] for n in os.listdir(directory) if n.endswith('.npy'))
-  except OSError:
+    names = sorted(p.stem for p in epath.Path(directory).iterdir() if p.suffix == '.npy')
+  except io_errors():
     raise InputError(f'{directory}: not a readable directory of <video>.npy feature files') from None
   if not names:
     raise InputError(f'{directory}: no <video>.npy feature files')

@@ -19,6 +19,9 @@ image's number (`<id>`), which the release keeps unique across directories.
 import os
 import re
 
+from etils import epath
+
+from mmcap.files import io_errors, reason
 from mmcap.data.sources import Image, text_lines, tokenize
 from mmcap.errors import InputError
 
@@ -46,12 +49,11 @@ def read_split_list(path: str) -> list[tuple[str, str]]:
 def read_description(path: str) -> tuple[tuple[str, ...], ...]:
   """The sentences of one annotation file: its DESCRIPTION split at ';'."""
   try:
-    with open(path, encoding='iso-8859-1') as f:
-      text = f.read()
+    text = epath.Path(path).read_bytes().decode('iso-8859-1')
   except FileNotFoundError:
     raise InputError(f'{path}: annotation file not found') from None
-  except OSError as e:
-    raise InputError(f'{path}: cannot read the annotation file ({e.strerror})') from None
+  except io_errors() as e:
+    raise InputError(f'{path}: cannot read the annotation file ({reason(e)})') from None
   found = _DESCRIPTION.findall(text)
   if len(found) != 1:
     raise InputError(f'{path}: expected one <DESCRIPTION>...</DESCRIPTION>, found {len(found)}')
@@ -64,7 +66,7 @@ def read_description(path: str) -> tuple[tuple[str, ...], ...]:
 def read_iaprtc12(directory: str, train_list: str, test_list: str) -> list[Image]:
   """The images of the two split lists, with their sentences (module
   docstring); an image listed twice or in both lists is an error."""
-  if not os.path.isdir(os.path.join(directory, ANNOTATIONS)):
+  if not epath.Path(directory, ANNOTATIONS).is_dir():
     raise InputError(
         f'{directory}: no {ANNOTATIONS}/ directory; expected the IAPR TC-12'
         ' release as distributed (iaprtc12/)'

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 
+from etils import epath
 import numpy as np
 import tensorflow as tf
 
@@ -25,9 +26,9 @@ EXTENSIONS = ('.jpg', '.jpeg', '.png')
 
 def in_directory(directory: str) -> list[str]:
   """The JPEG and PNG files of a directory, in sorted name order."""
-  if not os.path.isdir(directory):
+  if not epath.Path(directory).is_dir():
     raise InputError(f'--images={directory}: not a directory')
-  names = sorted(n for n in os.listdir(directory) if n.lower().endswith(EXTENSIONS))
+  names = sorted(p.name for p in epath.Path(directory).iterdir() if p.name.lower().endswith(EXTENSIONS))
   if not names:
     raise InputError(f'--images={directory}: no {"/".join(EXTENSIONS)} file')
   return [os.path.join(directory, n) for n in names]
@@ -36,13 +37,14 @@ def in_directory(directory: str) -> list[str]:
 def video_frames(directory: str, flag: str = '--videos') -> dict[str, list[str]]:
   """The frame files of each video of a directory (given as `flag`) of one
   directory per video, by video name, each in sorted name order."""
-  if not os.path.isdir(directory):
+  if not epath.Path(directory).is_dir():
     raise InputError(f'{flag}={directory}: not a directory')
   videos = {}
-  for name in sorted(os.listdir(directory)):
+  for name in sorted(p.name for p in epath.Path(directory).iterdir()):
     video_dir = os.path.join(directory, name)
-    if os.path.isdir(video_dir):
-      frames = sorted(n for n in os.listdir(video_dir) if n.lower().endswith(EXTENSIONS))
+    if epath.Path(video_dir).is_dir():
+      frames = sorted(
+          p.name for p in epath.Path(video_dir).iterdir() if p.name.lower().endswith(EXTENSIONS))
       if not frames:
         raise InputError(f'{video_dir}: no {"/".join(EXTENSIONS)} frame file')
       videos[name] = [os.path.join(video_dir, n) for n in frames]
@@ -106,7 +108,7 @@ def batches(
 def _raise_for_bad_file(paths: Sequence[str]) -> None:
   """Finds the first of `paths` that does not read or decode and names it."""
   for path in paths:
-    if not os.path.isfile(path):
+    if not epath.Path(path).is_file():
       raise InputError(f'{path}: image file not found')
     try:
       decode(tf.constant(path))

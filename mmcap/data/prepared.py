@@ -12,11 +12,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from etils import epath
 import jax
 from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from mmcap import files as paths
 from mmcap.errors import InputError, WriteError
 
 Member = TypeVar('Member')
@@ -25,12 +27,12 @@ Member = TypeVar('Member')
 def read_json(path: str, missing: str) -> Any:
   """A JSON file's content; `missing` says what to do when it is absent."""
   try:
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       return json.load(f)
   except FileNotFoundError:
     raise InputError(f'{path}: not found; {missing}') from None
-  except OSError as e:
-    raise InputError(f'{path}: cannot read ({e.strerror})') from None
+  except paths.io_errors() as e:
+    raise InputError(f'{path}: cannot read ({paths.reason(e)})') from None
   except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
     raise InputError(f'{path}: not valid JSON ({e})') from None
 
@@ -48,8 +50,10 @@ def check_new_directory(output_dir: str) -> None:
   Commands check it first, before reading their inputs."""
   if not output_dir:
     raise InputError('--output_dir is empty: expected the path of a directory to create')
-  if os.path.exists(output_dir):
+  if epath.Path(output_dir).exists():
     raise InputError(f'{output_dir}: output directory already exists')
+  if paths.is_url(output_dir):
+    return
   _, existing = _ancestors(output_dir)
   if not os.path.isdir(existing):
     raise WriteError(f'{output_dir}: cannot be made, {existing} is not a directory')
@@ -72,8 +76,16 @@ def atomic_directory(output_dir: str) -> Iterator[str]:
   when the block completes and removed if it does not, with any parent
   directories made for it: a prepared directory is never half-written, and
   a failure leaves nothing behind. SIGTERM while inside ends the process the
-  same way, with status 143, after removing them."""
+  same way, with status 143, after removing them.
+
+  A URL's directory cannot be renamed (a bucket renames object by object):
+  the block writes `output_dir` itself, removed if the block fails, and the
+  info file written last is what makes it a prepared directory to readers."""
   check_new_directory(output_dir)
+  if paths.is_url(output_dir):
+    with _sigterm_raises(), _removed_on_failure(output_dir):
+      yield output_dir
+    return
   made, _ = _ancestors(output_dir)
   tmp_dir = None
   try:
@@ -89,6 +101,16 @@ def atomic_directory(output_dir: str) -> Iterator[str]:
         os.rmdir(directory)
       except OSError:  # not empty: someone else wrote there meanwhile
         break
+    raise
+
+
+@contextlib.contextmanager
+def _removed_on_failure(output_dir: str) -> Iterator[None]:
+  try:
+    yield
+  except BaseException:
+    with contextlib.suppress(*paths.io_errors()):
+      epath.Path(output_dir).rmtree()
     raise
 
 
@@ -166,7 +188,7 @@ def write_shards(
           writer.write(serialize(member, shard))
     except tf.errors.OpError as e:  # a full disk, a directory gone
       raise WriteError(f'{path}: not written ({e.message})') from None
-    sizes.append(os.path.getsize(path))
+    sizes.append(epath.Path(path).stat().length)
     if captions_of:
       captions.append(sum(map(captions_of, members[shard::num_shards])))
   shards = {'files': files, 'file_sizes': sizes}
@@ -182,9 +204,13 @@ def check_shards(dataset_dir: str, info: dict) -> None:
     sizes = entry.get('file_sizes') or [None] * len(entry['files'])
     for name, size in zip(entry['files'], sizes):
       path = os.path.join(dataset_dir, name)
-      if not os.path.isfile(path):
+      try:
+        stat = epath.Path(path).stat()
+      except FileNotFoundError:
+        stat = None
+      if stat is None or stat.is_directory:
         raise InputError(f'{path}: missing shard of split {split!r}; prepare the dataset again')
-      found = os.path.getsize(path)
+      found = stat.length
       if size is not None and found != size:
         raise InputError(
             f'{path}: {found} bytes, but {size} when prepared'
@@ -246,7 +272,7 @@ def resolve(
   first use and refused if it was generated with other `config.demo`
   settings."""
   if config.source == 'demo':
-    if not os.path.exists(demo_dir) and jax.process_index() == 0:
+    if not epath.Path(demo_dir).exists() and jax.process_index() == 0:
       generate(demo_dir)
     multihost_utils.sync_global_devices('demo dataset ready')
     info = load_info(demo_dir)

@@ -28,12 +28,12 @@ written under a temporary name and renamed when complete, so a prepared
 directory is never half-written.
 """
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from mmcap.files import write_json
 from mmcap.data import prepared
 from mmcap.data import sources
 from mmcap.data.vocab import EOS, SPECIAL_TOKENS, UNK_ID, Vocabulary
@@ -173,9 +173,8 @@ def write_dataset(
         'splits': splits,
         'source': source,
     }
-    with open(os.path.join(tmp_dir, INFO_FILE), 'w') as f:
-      json.dump(info, f, indent=2)
     vocab.save(os.path.join(tmp_dir, VOCAB_FILE))
+    write_json(os.path.join(tmp_dir, INFO_FILE), info)  # last: see atomic_directory
 
 
 def prepare_dataset(

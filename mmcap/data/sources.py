@@ -13,6 +13,7 @@ file name's number where every file name is a distinct number (Flickr30k's
 """
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -21,9 +22,11 @@ from collections.abc import Iterator
 from tokenize import TokenError
 from typing import BinaryIO
 
+from etils import epath
 import numpy as np
 import scipy.io
 
+from mmcap.files import io_errors, is_url, reason
 from mmcap.data.vocab import SPECIAL_TOKENS
 from mmcap.errors import InputError
 
@@ -65,12 +68,12 @@ def is_int64(value: int) -> bool:
 def read_karpathy_json(path: str) -> list[Image]:
   """Reads and validates a Karpathy-splits JSON file."""
   try:
-    with open(path) as f:
+    with epath.Path(path).open() as f:
       data = json.load(f)
   except FileNotFoundError:
     raise InputError(f'{path}: captions file not found') from None
-  except OSError as e:
-    raise InputError(f'{path}: cannot read the captions file ({e.strerror})') from None
+  except io_errors() as e:
+    raise InputError(f'{path}: cannot read the captions file ({reason(e)})') from None
   except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
     raise InputError(f'{path}: not valid JSON ({e})') from None
   entries = _field(data, 'images', list, 'top level', path)
@@ -146,18 +149,17 @@ def text_lines(path: str, what: str) -> Iterator[tuple[int, str]]:
   """(line number, line without its newline) of a UTF-8 text file's
   non-blank lines; `what` names the file in errors ('Flickr8k split list')."""
   try:
-    f = open(path, encoding='utf-8')
-  except FileNotFoundError:
-    raise InputError(f'{path}: {what} not found') from None
-  except OSError as e:
-    raise InputError(f'{path}: cannot read the {what} ({e.strerror})') from None
-  with f:
-    try:
+    with epath.Path(path).open('rb') as f:
       for n, line in enumerate(f, 1):
+        line = line.decode('utf-8')
         if line.strip():
           yield n, line.rstrip('\r\n')
-    except UnicodeDecodeError as e:
-      raise InputError(f'{path}: not a UTF-8 text file ({e})') from None
+  except FileNotFoundError:
+    raise InputError(f'{path}: {what} not found') from None
+  except UnicodeDecodeError as e:
+    raise InputError(f'{path}: not a UTF-8 text file ({e})') from None
+  except io_errors() as e:
+    raise InputError(f'{path}: cannot read the {what} ({reason(e)})') from None
 
 
 def read_flickr8k_text(directory: str) -> list[Image]:
@@ -202,16 +204,24 @@ def read_npy(path: str, missing: str) -> np.ndarray:
   """A .npy file's array of numbers, memory-mapped. Its header is checked
   against the file's size first, so a truncated file, or one whose header
   claims a huge shape, is refused rather than allocated. `missing` says
-  what a missing file is ('features file not found')."""
+  what a missing file is ('features file not found'). A URL's file is
+  read whole into memory: there is no memory map over a network."""
+  buffer = None
   try:
-    with open(path, 'rb') as f:
-      shape, dtype = _npy_header(f, path)
-      needed = f.tell() + math.prod(shape) * dtype.itemsize
-    size = os.path.getsize(path)
+    if is_url(path):
+      buffer = io.BytesIO(epath.Path(path).read_bytes())
+      shape, dtype = _npy_header(buffer, path)
+      data_start, size = buffer.tell(), len(buffer.getbuffer())
+    else:
+      with open(path, 'rb') as f:
+        shape, dtype = _npy_header(f, path)
+        data_start = f.tell()
+      size = os.path.getsize(path)
   except FileNotFoundError:
     raise InputError(f'{path}: {missing}') from None
-  except OSError as e:
-    raise InputError(f'{path}: cannot read ({e.strerror})') from None
+  except io_errors() as e:
+    raise InputError(f'{path}: cannot read ({reason(e)})') from None
+  needed = data_start + math.prod(shape) * dtype.itemsize
   if dtype.hasobject:
     raise InputError(f'{path}: holds Python objects (dtype {dtype}), expected numbers')
   if size < needed:
@@ -219,6 +229,9 @@ def read_npy(path: str, missing: str) -> np.ndarray:
         f'{path}: truncated: {size} bytes, but its header (shape {shape}, dtype'
         f' {dtype}) needs {needed}')
   try:
+    if buffer is not None:
+      buffer.seek(0)
+      return np.load(buffer, allow_pickle=False)
     return np.load(path, mmap_mode='r', allow_pickle=False)
   except (OSError, ValueError) as e:
     raise InputError(f'{path}: cannot read as a .npy array ({e})') from None
@@ -240,7 +253,8 @@ def _npy_header(f: BinaryIO, path: str) -> tuple[tuple[int, ...], np.dtype]:
 def _read_mat_feats(path: str) -> np.ndarray:
   """The `feats` variable of a .mat file (neuraltalk's vgg_feats.mat)."""
   try:
-    mat = scipy.io.loadmat(path)
+    with epath.Path(path).open('rb') as f:
+      mat = scipy.io.loadmat(f)
   except FileNotFoundError:
     raise InputError(f'{path}: features file not found') from None
   # scipy's parser fails on a corrupt file in many ways (IndexError,

@@ -27,13 +27,13 @@ written under a temporary name and renamed when complete.
 """
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from mmcap.files import write_json
 from mmcap.data import pipeline
 from mmcap.data import prepared
 from mmcap.data import records
@@ -124,9 +124,8 @@ def write_dataset(
         'feature_dim': feature_dim, 'storage_dtype': storage_dtype,
         'vocab_size': len(vocab), 'splits': splits, 'source': source,
     }
-    with open(os.path.join(tmp_dir, records.INFO_FILE), 'w') as f:
-      json.dump(info, f, indent=2)
     vocab.save(os.path.join(tmp_dir, records.VOCAB_FILE))
+    write_json(os.path.join(tmp_dir, records.INFO_FILE), info)  # last: see atomic_directory
 
 
 def _checked_frames(

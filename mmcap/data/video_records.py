@@ -22,12 +22,12 @@ is never half-written.
 """
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from mmcap.files import write_json
 from mmcap.data import prepared
 from mmcap.errors import InputError
 
@@ -104,8 +104,7 @@ def write_videos(
         'feature_dim': feature_dim, 'storage_dtype': storage_dtype,
         'classes': list(classes), 'splits': splits, 'source': source,
     }
-    with open(os.path.join(tmp_dir, INFO_FILE), 'w') as f:
-      json.dump(info, f)
+    write_json(os.path.join(tmp_dir, INFO_FILE), info)
 
 
 def _example(index: int, video: Video, frames: np.ndarray):

@@ -29,8 +29,10 @@ import json
 import os
 from collections.abc import Callable
 
+from etils import epath
 import numpy as np
 
+from mmcap.files import io_errors, reason
 from mmcap.data import frame_files
 from mmcap.data import sources
 from mmcap.data import video_captions
@@ -67,7 +69,7 @@ def read_msvd(
   captioned, split_of = {}, {}
   for split in video_captions.SPLITS:
     path = os.path.join(directory, f'sents_{split}.txt')
-    if split == 'train' or os.path.exists(path):
+    if split == 'train' or epath.Path(path).exists():
       _read_msvd_sentences(path, split, captioned, split_of)
   rows = {}
   for split in video_captions.SPLITS:
@@ -163,12 +165,12 @@ def read_msrvtt(
   `features_dir` (headers checked here, frames read by `load_frames`);
   `feature_dim`, when given, is the D they must have."""
   try:
-    with open(json_path) as f:
+    with epath.Path(json_path).open() as f:
       data = json.load(f)
   except FileNotFoundError:
     raise InputError(f'{json_path}: MSR-VTT captions file not found') from None
-  except OSError as e:
-    raise InputError(f'{json_path}: cannot read the MSR-VTT captions file ({e.strerror})') from None
+  except io_errors() as e:
+    raise InputError(f'{json_path}: cannot read the MSR-VTT captions file ({reason(e)})') from None
   except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
     raise InputError(f'{json_path}: not valid JSON ({e})') from None
   split_of = {}

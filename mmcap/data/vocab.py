@@ -3,11 +3,12 @@
 import collections
 import dataclasses
 import json
-import os
 from collections.abc import Iterable, Sequence
 
+from etils import epath
 import numpy as np
 
+from mmcap.files import io_errors, reason, write_json
 from mmcap.errors import InputError
 
 PAD, BOS, EOS, UNK = '<pad>', '<bos>', '<eos>', '<unk>'
@@ -73,20 +74,17 @@ class Vocabulary:
     return {'min_count': self.min_count, 'words': list(self.words)}
 
   def save(self, path: str) -> None:
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-      json.dump(self.to_json(), f)
-    os.replace(tmp, path)
+    write_json(path, self.to_json())
 
   @classmethod
   def load(cls, path: str) -> 'Vocabulary':
     try:
-      with open(path) as f:
+      with epath.Path(path).open() as f:
         data = json.load(f)
     except FileNotFoundError:
       raise InputError(f'{path}: vocabulary file not found') from None
-    except OSError as e:
-      raise InputError(f'{path}: cannot read ({e.strerror})') from None
+    except io_errors() as e:
+      raise InputError(f'{path}: cannot read ({reason(e)})') from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
       raise InputError(f'{path}: not valid JSON ({e})') from None
     words = data.get('words') if isinstance(data, dict) else None

@@ -7,7 +7,8 @@ import base64
 import glob
 import html
 import json
-import os
+
+from etils import epath
 
 from mmcap.data import demo
 from mmcap.data import prepared
@@ -74,11 +75,12 @@ def thumbnail(path: str, size: int) -> str:
 
 def image_path(images_dir: str, name: str) -> str:
   """DIR/name, or DIR/<folder>/name (COCO's train2014/, val2014/)."""
-  found = [os.path.join(images_dir, name)] + sorted(
-      glob.glob(os.path.join(glob.escape(images_dir), '*', glob.escape(name))))
-  for path in found:
-    if os.path.isfile(path):
-      return path
+  path = epath.Path(images_dir, name)
+  if path.is_file():
+    return str(path)
+  for path in sorted(epath.Path(images_dir).glob(f'*/{glob.escape(name)}')):
+    if path.is_file():
+      return str(path)
   raise InputError(f'--images_dir={images_dir}: no {name} in it or in a folder of it')
 
 

@@ -17,13 +17,16 @@ loader reads it. Nothing is downloaded.
 """
 
 import dataclasses
+import io
 from collections.abc import Sequence
 
+from etils import epath
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmcap.files import is_url
 from mmcap.errors import InputError
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -104,7 +107,8 @@ def _open_h5(path: str):
   import h5py  # pylint: disable=g-import-not-at-top
 
   try:
-    return h5py.File(path, 'r')
+    # h5py opens local paths only: a URL's file is read into memory first.
+    return h5py.File(io.BytesIO(epath.Path(path).read_bytes()) if is_url(path) else path, 'r')
   except FileNotFoundError:
     raise InputError(
         f'{path}: VGG-16 weights not found; obtain {KERAS_WEIGHTS_FILE}'

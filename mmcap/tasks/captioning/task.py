@@ -5,6 +5,7 @@ evaluators, plugged into the core through the Task protocol."""
 import os
 from collections.abc import Iterator
 
+from etils import epath
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -60,7 +61,7 @@ class CaptioningTask:
       examples.files(self.train_splits + eval_splits)
       vocab_dir = self.dataset_dir
     else:
-      if not os.path.exists(os.path.join(workdir, records.INFO_FILE)):
+      if not epath.Path(workdir, records.INFO_FILE).exists():
         raise InputError(
             f'{workdir}: no trained run here ({records.INFO_FILE} is missing)'
         )

@@ -12,6 +12,7 @@ captioned anywhere.
 import os
 from collections.abc import Iterator
 
+from etils import epath
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -73,7 +74,7 @@ class VideoTask:
       examples.files(self.train_splits + eval_splits)
       vocab_dir = self.dataset_dir
     else:
-      if not os.path.exists(os.path.join(workdir, records.INFO_FILE)):
+      if not epath.Path(workdir, records.INFO_FILE).exists():
         raise InputError(f'{workdir}: no trained run here ({records.INFO_FILE} is missing)')
       self.info = video_captions.load_info(workdir)
       vocab_dir = workdir
