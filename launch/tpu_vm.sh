@@ -20,34 +20,26 @@ Trains mmcap on a Cloud TPU VM or pod slice: the same `python -m mmcap.main`
 on every worker (host), the workdir in a GCS bucket. mmcap finds the other
 workers itself (jax.distributed.initialize, from the TPU metadata server).
 
-Buckets: mmcap reads local paths; the scripts mount gs:// buckets with Cloud
-Storage FUSE on every worker and pass mmcap the mount path. Each bucket B is
-mounted at ~/gcs/B (gcsfuse --implicit-dirs --rename-dir-limit=200000, the
-limit so that Orbax can rename a finished checkpoint's directory; gcsfuse is
-installed from Google's apt repository when missing), so
---workdir=gs://B/PATH reaches mmcap.main as
---workdir=$HOME/gcs/B/PATH, and so does any other argument for mmcap.main
-whose value is a gs:// URL (e.g. --config.dataset.dir=gs://B2/coco mounts B2
-too). When mmcap reads gs:// directly this translation goes away; the flags
-stay as they are.
+Buckets: mmcap reads and writes gs:// URLs itself, with the credentials of
+the TPU VM's service account (it needs the Storage Object User role on the
+buckets); the workdir and any other gs:// argument reach mmcap.main as they
+are.
 
 Subcommands:
   create   Create the TPU: `gcloud compute tpus tpu-vm create`, or with
            --queued a queued resource (`gcloud compute tpus queued-resources
            create`), then wait until it is ACTIVE.
-  setup    On every worker: install gcsfuse if missing and mount the bucket
-           of --workdir at ~/gcs/BUCKET (unless mounted already), install
-           Python (--python) if missing, put this repository's source in
+  setup    On every worker: install Python (--python) if missing, put this
+           repository's source in
            ~/mmcap (--source=copy: a tarball of this checkout's files that
            git tracks or does not ignore; --source=git: git clone --git_url),
            make the venv ~/mmcap-venv and pip install -e ~/mmcap plus
            jax[tpu] (the jax range of pyproject.toml).
-  run      On every worker (--worker=all): mount every bucket that a gs://
-           argument names (those not mounted yet), then python -m mmcap.main
-           --config --workdir plus the extra arguments, gs:// URLs replaced
-           by their mount paths, under nohup, logging to ~/mmcap-run.log on
-           each worker; returns at once. With --foreground it streams every
-           worker's output instead and returns when training ends.
+  run      On every worker (--worker=all): python -m mmcap.main --config
+           --workdir plus the extra arguments, under nohup, logging to
+           ~/mmcap-run.log on each worker; returns at once. With
+           --foreground it streams every worker's output instead and returns
+           when training ends.
   logs     Follow ~/mmcap-run.log on --worker (default 0; Ctrl-C stops
            following, not training).
   delete   Delete the TPU (the queued resource with --queued). Stops billing.
@@ -76,22 +68,22 @@ Flags (defaults in brackets):
   --config=PATH            config, relative to the repository root
                            [configs/demo.py]
   --workdir=gs://BUCKET/PATH
-                           workdir in a bucket, shared by all workers through
-                           its mount ~/gcs/BUCKET; setup, run and all need it
-                           [gs://YOUR_BUCKET/mmcap/run1, a placeholder]
+                           workdir in a bucket, shared by all workers; run and
+                           all need it [gs://YOUR_BUCKET/mmcap/run1, a
+                           placeholder]
   --foreground             run: stream the output instead of nohup
   --worker=N|all           logs: which worker's log [0]
   --dry_run                print the command lines; run nothing
   -h, --help               this help
 
 Extra arguments for mmcap.main: --config.FIELD=VALUE flags as they are, and
-everything after `--` (run and all only). A gs:// URL among them, alone or as
---FLAG=gs://..., becomes its mount path; other URLs are refused.
+everything after `--` (run and all only). URLs among them must be gs://
+(the workers reach no other storage).
 
 Examples:
   launch/tpu_vm.sh all --dry_run --workdir=gs://my-bucket/mmcap/demo
   launch/tpu_vm.sh create --accelerator_type=v4-32 --spot
-  launch/tpu_vm.sh setup --accelerator_type=v4-32 --workdir=gs://my-bucket/mmcap/demo
+  launch/tpu_vm.sh setup --accelerator_type=v4-32
   launch/tpu_vm.sh run --workdir=gs://my-bucket/mmcap/demo --config.num_train_steps=3000
   launch/tpu_vm.sh run --workdir=gs://my-bucket/mmcap/coco --config=configs/lrcn_coco.py \
       --config.dataset.dir=gs://data-bucket/coco
@@ -211,56 +203,33 @@ elif ((${#extra[@]} > 0)); then
   die "extra mmcap.main arguments (${extra[0]} ...) go with run or all only"
 fi
 
-# --- Buckets ---------------------------------------------------------------
-# mmcap reads local paths only (for now): every worker mounts each bucket B
-# that an argument names at ~/gcs/B with Cloud Storage FUSE, and mmcap.main
-# gets gs://B/PATH as $HOME/gcs/B/PATH. When mmcap reads gs:// itself, the
-# arguments can pass as they are and this section goes away.
-buckets=()      # the buckets to mount, in order of first mention
-mmcap_args=""   # the arguments of mmcap.main for the workers' shell
+# --- mmcap.main's arguments -------------------------------------------------
+# Passed as they are: mmcap reads gs:// itself. A URL of another scheme, or
+# a gs:// URL that names no valid bucket, is refused here, before a worker
+# is reached.
+mmcap_args=""   # for the workers' shell, quoted
 
-# Checks gs://BUCKET[/PATH] (from argument $1) and sets gs_bucket and gs_path
-# (PATH with its leading /, or empty); adds the bucket to buckets.
-split_gs() {
-  local arg=$1 rest=${2#gs://} known
-  gs_bucket=${rest%%/*}
-  gs_path=${rest:${#gs_bucket}}
+check_url() {
+  local arg=$1 bucket
+  [[ $arg =~ ^(--[A-Za-z0-9_.-]+=)?([A-Za-z][A-Za-z0-9+.-]*)://([^/]*) ]] || return 0
+  [[ ${BASH_REMATCH[2]} == gs ]] || die "$arg: only gs:// URLs reach the workers' storage"
+  bucket=${BASH_REMATCH[3]}
   # GCS bucket names: 3 to 222 lowercase letters, digits, dots, hyphens and
   # underscores, beginning and ending with a letter or digit.
-  [[ $gs_bucket =~ ^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$ ]] \
-    || { $dry_run && [[ $gs_bucket == YOUR_BUCKET ]]; } \
-    || die "$arg: '$gs_bucket' is not a bucket name (expected gs://BUCKET/PATH; bucket names are lowercase letters, digits, ., - and _)"
-  for known in ${buckets[@]+"${buckets[@]}"}; do
-    [[ $known != "$gs_bucket" ]] || return 0
-  done
-  buckets+=("$gs_bucket")
+  [[ $bucket =~ ^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$ ]] \
+    || { $dry_run && [[ $bucket == YOUR_BUCKET ]]; } \
+    || die "$arg: '$bucket' is not a bucket name (expected gs://BUCKET/PATH; bucket names are lowercase letters, digits, ., - and _)"
 }
 
-# One argument of mmcap.main for the workers' shell, quoted, a gs:// URL
-# replaced by its mount path: --workdir=gs://b/r becomes --workdir="$HOME"/gcs/b/r.
-remote_arg() {
-  local arg=$1
-  if [[ $arg =~ ^(--[A-Za-z0-9_.-]+=)?gs://(.*)$ ]]; then
-    local prefix=${BASH_REMATCH[1]}
-    split_gs "$arg" "gs://${BASH_REMATCH[2]}"
-    remote_path="$prefix\"\$HOME\"/gcs/$gs_bucket"
-    [[ -z $gs_path ]] || remote_path+=$(quote "$gs_path")
-  elif [[ $arg =~ ^(--[A-Za-z0-9_.-]+=)?[A-Za-z][A-Za-z0-9+.-]*:// ]]; then
-    die "$arg: only gs:// URLs are passed on to mmcap.main (as the path of the bucket's Cloud Storage FUSE mount on the workers)"
-  else
-    remote_path=$(quote "$arg")
-  fi
-}
-
-if [[ $subcommand == setup || $subcommand == run || $subcommand == all ]]; then
+if [[ $subcommand == run || $subcommand == all ]]; then
   [[ $workdir == gs://* ]] \
-    || die "--workdir=$workdir: expected a gs:// path (every worker writes the same workdir, through the bucket's mount)"
+    || die "--workdir=$workdir: expected a gs:// path (every worker writes the same workdir)"
   if [[ $workdir == *YOUR_BUCKET* ]] && ! $dry_run; then
     die "--workdir=$workdir is a placeholder: pass --workdir=gs://<your bucket>/..."
   fi
   for arg in --config="$config" --workdir="$workdir" ${extra[@]+"${extra[@]}"}; do
-    remote_arg "$arg"
-    mmcap_args+="${mmcap_args:+ }$remote_path"
+    check_url "$arg"
+    mmcap_args+="${mmcap_args:+ }$(quote "$arg")"
   done
 fi
 
@@ -270,37 +239,6 @@ where=(--zone="$zone")
 
 LOG="~/mmcap-run.log"  # on each worker
 TARBALL="${TMPDIR:-/tmp}/mmcap-src-$name.tar.gz"
-
-# For the workers' shell: install Cloud Storage FUSE if missing (Google's apt
-# repository for this Ubuntu release), then mount each bucket B at ~/gcs/B
-# unless it is mounted already. gcsfuse runs as the user, not root, as its
-# docs ask. --rename-dir-limit: Orbax renames a step's temporary directory
-# when the save is complete, and on a bucket without hierarchical namespace
-# gcsfuse renames a directory only when it holds fewer objects than this
-# limit (0 by default): 200000, as in gcsfuse's aiml-checkpointing profile.
-KEYRING=/usr/share/keyrings/cloud.google.asc
-mounts() {
-  local out bucket dir
-  out="command -v gcsfuse > /dev/null || { \
-echo \"deb [signed-by=$KEYRING] https://packages.cloud.google.com/apt gcsfuse-\$(lsb_release -c -s) main\" \
-| sudo tee /etc/apt/sources.list.d/gcsfuse.list > /dev/null \
-&& curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo tee $KEYRING > /dev/null \
-&& sudo apt-get update -q && sudo apt-get install -y -q gcsfuse; } || exit 1"
-  for bucket in "${buckets[@]}"; do
-    dir="\"\$HOME\"/gcs/$bucket"
-    out+="; mountpoint -q $dir || { mkdir -p $dir \
-&& gcsfuse --implicit-dirs --rename-dir-limit=200000 $bucket $dir; } || exit 1"
-  done
-  printf '%s' "$out"
-}
-# "gs://a at ~/gcs/a, gs://b at ~/gcs/b", for the notes.
-mounted_where() {
-  local out="" bucket
-  for bucket in "${buckets[@]}"; do
-    out+="${out:+, }gs://$bucket at ~/gcs/$bucket"
-  done
-  printf '%s' "$out"
-}
 
 # --- Steps -----------------------------------------------------------------
 create() {
@@ -377,8 +315,7 @@ setup() {
   fi
   # One line for the remote shell; ~ expands on each worker.
   local pip="~/mmcap-venv/bin/python -m pip install --quiet"
-  note "every worker mounts $(mounted_where) (Cloud Storage FUSE), unless mounted already"
-  on_workers all "set -e; $(mounts); \
+  on_workers all "set -e; \
 $python -c \"import ensurepip, venv\" 2>/dev/null \
 || { sudo apt-get update -q && sudo apt-get install -y -q $python $python-venv; }; \
 rm -rf ~/mmcap ~/mmcap-venv; $get_source; $python -m venv ~/mmcap-venv; \
@@ -392,10 +329,9 @@ run() {
   # more than one) and sets MMCAP_MULTIHOST=1 for mmcap.main.
   local endpoints="http://metadata.google.internal/computeMetadata/v1/instance/attributes/worker-network-endpoints"
   local hosts
-  hosts="cd ~/mmcap || exit 1; $(mounts); \
+  hosts="cd ~/mmcap || exit 1; \
 endpoints=\$(curl -sf -H \"Metadata-Flavor: Google\" $endpoints || true); \
 case \$endpoints in *,*) export MMCAP_MULTIHOST=1 ;; esac"
-  note "mmcap reads local paths: every worker mounts $(mounted_where) (Cloud Storage FUSE), unless mounted already, and mmcap.main gets the mount paths"
   if $foreground; then
     on_workers all "$hosts; set -o pipefail; $train 2>&1 | tee $LOG"
   else

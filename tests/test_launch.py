@@ -26,17 +26,6 @@ GPU_FLAGS = ['--config', '--workdir', '--gpus', '--num_gpus',
              '--one_process_per_gpu', '--port', '--log_dir', '--python',
              '--dry_run', '--help']
 MMCAP = '~/mmcap-venv/bin/python -m mmcap.main'
-GCSFUSE_APT = ('"deb [signed-by=/usr/share/keyrings/cloud.google.asc]'
-               ' https://packages.cloud.google.com/apt gcsfuse-$(lsb_release -c -s) main"'
-               ' | sudo tee /etc/apt/sources.list.d/gcsfuse.list')
-
-
-def mount(bucket: str) -> str:
-  """The workers' command line that mounts `bucket` at ~/gcs/BUCKET unless
-  it is mounted already."""
-  path = f'"$HOME"/gcs/{bucket}'
-  return (f'mountpoint -q {path} || {{ mkdir -p {path} && gcsfuse --implicit-dirs'
-          f' --rename-dir-limit=200000 {bucket} {path}; }} || exit 1')
 
 
 def write_script(path, body: str) -> str:
@@ -186,23 +175,7 @@ def test_tpu_setup_copies_this_checkout_and_installs_jax_tpu(fakes):
   assert 'tar -xzf ~/mmcap-src.tar.gz -C ~/mmcap' in remote
   assert 'python3.11 -m venv ~/mmcap-venv' in remote
   assert 'pip install --quiet -e ~/mmcap' in remote
-  assert mount('YOUR_BUCKET') in remote  # the placeholder, in a dry run only
-
-
-def test_tpu_setup_installs_gcsfuse_and_mounts_the_workdir_bucket(fakes):
-  stdout = dry_run(fakes, TPU, 'setup', '--workdir=gs://my-bucket/mmcap/run1')
-  *_, ssh = gcloud(stdout)
-  assert '--worker=all' in ssh
-  remote = flag(ssh, '--command')
-  assert remote.startswith('set -e; command -v gcsfuse > /dev/null || { ')
-  assert GCSFUSE_APT in remote
-  assert ('curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg'
-          ' | sudo tee /usr/share/keyrings/cloud.google.asc') in remote
-  assert 'sudo apt-get update -q && sudo apt-get install -y -q gcsfuse; } || exit 1' in remote
-  # Mounted first (a wrong bucket fails fast), outside what setup removes.
-  assert remote.index(mount('my-bucket')) < remote.index('rm -rf ~/mmcap ~/mmcap-venv')
-  assert remote.count('gcsfuse --implicit-dirs') == 1
-  assert '# every worker mounts gs://my-bucket at ~/gcs/my-bucket' in stdout
+  assert 'gcsfuse' not in stdout  # mmcap reads gs:// itself: no bucket is mounted
 
 
 def test_tpu_setup_from_git(fakes):
@@ -225,10 +198,9 @@ def test_tpu_run_starts_mmcap_on_every_worker(fakes):
   assert '--worker=all' in ssh
   remote = flag(ssh, '--command')
   assert mmcap_argv(remote) == ['--config=configs/lrcn_coco.py',
-                                '--workdir=$HOME/gcs/my-bucket/mmcap/run1',
+                                '--workdir=gs://my-bucket/mmcap/run1',
                                 '--config.num_train_steps=10', '--mode=train', odd]
-  assert remote.startswith('cd ~/mmcap || exit 1; command -v gcsfuse')
-  assert remote.index(mount('my-bucket')) < remote.index(MMCAP)
+  assert remote.startswith('cd ~/mmcap || exit 1; endpoints=')
   assert 'nohup ' + MMCAP in remote and '> ~/mmcap-run.log 2>&1 < /dev/null &' in remote
   # Several hosts: the worker asks the metadata server and tells mmcap.
   assert 'worker-network-endpoints' in remote and 'MMCAP_MULTIHOST=1' in remote
@@ -239,94 +211,54 @@ def test_tpu_run_foreground_streams(fakes):
   remote = flag(ssh, '--command')
   assert 'nohup' not in remote and '2>&1 | tee ~/mmcap-run.log' in remote
   assert mmcap_argv(remote) == ['--config=configs/demo.py',
-                                '--workdir=$HOME/gcs/YOUR_BUCKET/mmcap/run1']
+                                '--workdir=gs://YOUR_BUCKET/mmcap/run1']
 
 
-def test_tpu_run_passes_mmcap_the_mount_path_of_every_gs_url(fakes):
+def test_tpu_run_passes_gs_urls_to_mmcap_as_they_are(fakes):
   stdout = dry_run(fakes, TPU, 'run', '--workdir=gs://my-bucket/mmcap/run1',
                    '--config.dataset.dir=gs://data-bucket/coco', '--',
                    '--mode=caption', "--output=gs://my-bucket/it's here.json", 'gs://third.b')
   (ssh,) = gcloud(stdout)
   remote = flag(ssh, '--command')
-  assert mmcap_argv(remote) == ['--config=configs/demo.py',
-                                '--workdir=$HOME/gcs/my-bucket/mmcap/run1',
-                                '--config.dataset.dir=$HOME/gcs/data-bucket/coco',
-                                '--mode=caption', "--output=$HOME/gcs/my-bucket/it's here.json",
-                                '$HOME/gcs/third.b']
-  # Each bucket mounted once, in order, before mmcap.main starts.
-  mounts = [mount(b) for b in ('my-bucket', 'data-bucket', 'third.b')]
-  assert [remote.index(m) for m in mounts] == sorted(remote.index(m) for m in mounts)
-  assert remote.count('gcsfuse --implicit-dirs') == 3
-  assert remote.index(mounts[-1]) < remote.index(MMCAP)
-  assert GCSFUSE_APT in remote  # installed here too when setup was skipped
-  assert 'gs://' not in remote[remote.index(MMCAP):]
-  assert ('# mmcap reads local paths: every worker mounts gs://my-bucket at ~/gcs/my-bucket,'
-          ' gs://data-bucket at ~/gcs/data-bucket, gs://third.b at ~/gcs/third.b') in stdout
+  assert mmcap_argv(remote) == ['--config=configs/demo.py', '--workdir=gs://my-bucket/mmcap/run1',
+                                '--config.dataset.dir=gs://data-bucket/coco', '--mode=caption',
+                                "--output=gs://my-bucket/it's here.json", 'gs://third.b']
+  assert 'gcsfuse' not in stdout
 
 
 def fake_worker(tmp_path):
-  """A worker's home and a bin directory: gcsfuse "mounts" by marking the
-  directory, mountpoint looks for the mark, sudo runs tee and records the
-  rest (apt-get install gcsfuse puts the fake gcsfuse in place), curl knows
-  only the apt key, python records its arguments. Nothing else is on PATH
-  but the few plain tools the command needs, so no real gcsfuse, sudo or curl
-  can run."""
+  """A worker's home and a bin directory: curl fails (no metadata server),
+  python records its arguments. Nothing else is on PATH but the few plain
+  tools the command needs."""
   home = tmp_path / 'home'
   (home / 'mmcap').mkdir(parents=True)
   (home / 'mmcap-venv' / 'bin').mkdir(parents=True)
   bin_dir = tmp_path / 'worker-bin'
   bin_dir.mkdir()
-  for tool in ['bash', 'env', 'mkdir', 'cat', 'tee', 'touch', 'basename', 'chmod']:
+  for tool in ['bash', 'tee']:
     os.symlink(shutil.which(tool), bin_dir / tool)
   log = tmp_path / 'worker.log'
-  gcsfuse = f'echo "gcsfuse $*" >> {log}\ntouch "${{@: -1}}/.mounted"\n'
-  write_script(bin_dir / 'mountpoint', '[[ -e "${@: -1}/.mounted" ]]\n')
-  write_script(bin_dir / 'lsb_release', 'echo jammy\n')
-  write_script(bin_dir / 'curl', 'case "$*" in *apt-key.gpg*) echo KEY ;; *) exit 22 ;; esac\n')
-  write_script(bin_dir / 'sudo', f'''echo "sudo $*" >> {log}
-case $1 in tee) cat > {tmp_path}/"$(basename "$2")" ;; esac
-case "$*" in *"install -y -q gcsfuse"*)
-  printf '%s\\n' '#!/usr/bin/env bash' {shlex.quote(gcsfuse)} > {bin_dir}/gcsfuse
-  chmod +x {bin_dir}/gcsfuse ;;
-esac
-''')
+  write_script(bin_dir / 'curl', 'exit 22\n')
   write_script(home / 'mmcap-venv' / 'bin' / 'python',
                f'for a in "$@"; do echo "arg $a"; done >> {log}\necho trained\n')
   return home, bin_dir, log
 
 
-def test_tpu_run_command_mounts_once_and_starts_mmcap_on_a_fake_worker(fakes, tmp_path):
-  """The workers' command line for run, run by bash with fakes: gcsfuse is
-  installed and each bucket mounted the first time only; mmcap.main gets the
-  paths under the worker's $HOME."""
+def test_tpu_run_command_starts_mmcap_on_a_fake_worker(fakes, tmp_path):
+  """The workers' command line for run, run by bash with fakes: mmcap.main
+  gets the arguments as given, quotes and all."""
   stdout = dry_run(fakes, TPU, 'run', '--foreground', "--workdir=gs://my-bucket/mmcap/it's run 1",
                    '--config.dataset.dir=gs://data-bucket/coco')
   (ssh,) = gcloud(stdout)
   home, bin_dir, log = fake_worker(tmp_path)
   env = {'HOME': str(home), 'PATH': str(bin_dir), 'LC_ALL': 'C'}
-  for attempt in range(2):
-    result = subprocess.run([str(bin_dir / 'bash'), '-c', flag(ssh, '--command')],
-                            capture_output=True, text=True, env=env, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert 'trained' in result.stdout and 'trained' in (home / 'mmcap-run.log').read_text()
-    lines = log.read_text().splitlines()
-    if attempt == 0:
-      assert sum(line.startswith('sudo apt-get install') for line in lines) == 1
-      assert (tmp_path / 'gcsfuse.list').read_text() == (
-          'deb [signed-by=/usr/share/keyrings/cloud.google.asc]'
-          ' https://packages.cloud.google.com/apt gcsfuse-jammy main\n')
-      assert (tmp_path / 'cloud.google.asc').read_text() == 'KEY\n'
-    log.write_text('')
-    mounted = [line for line in lines if line.startswith('gcsfuse ')]
-    assert mounted == ([] if attempt else [
-        f'gcsfuse --implicit-dirs --rename-dir-limit=200000 my-bucket {home}/gcs/my-bucket',
-        f'gcsfuse --implicit-dirs --rename-dir-limit=200000 data-bucket {home}/gcs/data-bucket'])
-    assert [line[4:] for line in lines if line.startswith('arg ')] == [
-        '-m', 'mmcap.main', '--config=configs/demo.py',
-        f"--workdir={home}/gcs/my-bucket/mmcap/it's run 1",
-        f'--config.dataset.dir={home}/gcs/data-bucket/coco']
-    if attempt:  # gcsfuse is there now: nothing installed again
-      assert not any(line.startswith('sudo') for line in lines)
+  result = subprocess.run([str(bin_dir / 'bash'), '-c', flag(ssh, '--command')],
+                          capture_output=True, text=True, env=env, timeout=60)
+  assert result.returncode == 0, result.stdout + result.stderr
+  assert 'trained' in result.stdout and 'trained' in (home / 'mmcap-run.log').read_text()
+  assert [line[4:] for line in log.read_text().splitlines()] == [
+      '-m', 'mmcap.main', '--config=configs/demo.py', "--workdir=gs://my-bucket/mmcap/it's run 1",
+      '--config.dataset.dir=gs://data-bucket/coco']
 
 
 def test_tpu_logs_and_delete(fakes):
@@ -349,12 +281,10 @@ def test_tpu_all_creates_sets_up_runs_and_deletes_in_order(fakes):
                    ['tpu-vm', 'ssh'], ['tpu-vm', 'delete']]
   create, _, setup, train, _ = gcloud(stdout)
   assert '--spot' in create
-  # setup mounts every bucket named; run makes sure they still are.
-  for step in (setup, train):
-    assert mount('bkt') in flag(step, '--command') and mount('data-bkt') in flag(step, '--command')
   assert 'tee ~/mmcap-run.log' in flag(train, '--command')  # in the foreground
-  assert mmcap_argv(flag(train, '--command'))[1:] == ['--workdir=$HOME/gcs/bkt/r',
-                                                      '--config.dataset.dir=$HOME/gcs/data-bkt/d']
+  assert 'mmcap.main' not in flag(setup, '--command')
+  assert mmcap_argv(flag(train, '--command'))[1:] == ['--workdir=gs://bkt/r',
+                                                      '--config.dataset.dir=gs://data-bkt/d']
   # PROJECT from the environment reaches every gcloud command.
   result = run(TPU, 'all', '--dry_run', path_dir=bin_dir, env={'PROJECT': 'p-1'})
   assert result.returncode == 0, result.stderr
@@ -407,9 +337,7 @@ def test_tpu_queued_create_polls_until_active(tmp_path):
     (TPU, ['create', '--spot', '--preemptible'], '--spot and --preemptible'),
     (TPU, ['create', '--queued', '--preemptible'], '--preemptible'),
     (TPU, ['run', '--workdir=runs/local'], '--workdir=runs/local: expected a gs:// path'),
-    (TPU, ['setup', '--workdir=/shared/runs'], '--workdir=/shared/runs: expected a gs:// path'),
     (TPU, ['run'], 'placeholder'),  # a real run needs a real bucket
-    (TPU, ['setup'], 'placeholder'),  # setup mounts the workdir's bucket
     (TPU, ['run', '--workdir=gs://My_Bucket/r'], "'My_Bucket' is not a bucket name"),
     (TPU, ['run', '--workdir=gs:///r'], "'' is not a bucket name"),
     (TPU, ['run', '--workdir=gs://ok-bucket/r', '--config.dataset.dir=gs://x/d'],
