@@ -44,7 +44,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmcap import errors
-from mmcap.files import absolute, atomic_write, check_output_path, io_errors, reason
+from mmcap.files import (absolute, atomic_write, check_output_path, io_errors, reason,
+                         size_and_mtime)
 from mmcap.core.placement import Placement
 from mmcap.data import image_files
 from mmcap.data import prepared
@@ -124,10 +125,9 @@ def features_fn(config: vgg.VGGConfig, layer: str, placement: Placement):
 def _record(inputs: Any) -> dict:
   """What an extraction's rows are of: its inputs, the weights file and
   every flag that changes a row."""
-  weights = epath.Path(_WEIGHTS.value).stat()
   return {
       'inputs': inputs,
-      'weights': [absolute(_WEIGHTS.value), weights.length, weights.mtime],
+      'weights': [absolute(_WEIGHTS.value), *size_and_mtime(_WEIGHTS.value)],
       **{f.name: f.value for f in (_CNN, _LAYER, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE,
                                    _EVERY)},
   }

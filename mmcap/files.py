@@ -34,6 +34,22 @@ def io_errors() -> tuple[type[BaseException], ...]:
   return (OSError, tf.errors.OpError)
 
 
+def size_and_mtime(path: str) -> tuple[int, float]:
+  """A file's size in bytes and modification time in seconds;
+  FileNotFoundError if it is missing. (epath's stat also looks up the
+  owner's name, which fails for a uid without a passwd entry.)"""
+  if not is_url(path):
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  try:
+    stat = tf.io.gfile.stat(path)
+  except tf.errors.NotFoundError:
+    raise FileNotFoundError(path) from None
+  return stat.length, stat.mtime_nsec / 1e9
+
+
 def reason(error: BaseException) -> str:
   """An I/O error's message without its traceback or errno prefix."""
   return getattr(error, 'strerror', None) or getattr(error, 'message', None) or str(error)

@@ -47,11 +47,15 @@ def require_checkpoints(workdir: str, purpose: str) -> None:
 
 
 def saved_steps(directory: str) -> list[int]:
-  """The steps whose save completed in a checkpoints directory (Orbax
-  renames a step's temporary directory to `<step>` when it is complete)."""
+  """The steps whose save completed in a checkpoints directory: Orbax
+  renames a step's temporary directory to `<step>` when it is complete, or
+  in a bucket (no atomic rename) writes `<step>/commit_success.txt` last."""
   if not epath.Path(directory).is_dir():
     return []
-  return sorted(int(p.name) for p in epath.Path(directory).iterdir() if p.name.isdecimal())
+  steps = [p for p in epath.Path(directory).iterdir() if p.name.isdecimal()]
+  if files.is_url(directory):
+    steps = [p for p in steps if (p / 'commit_success.txt').exists()]
+  return sorted(int(p.name) for p in steps)
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: TrainState) -> None:

@@ -7,12 +7,14 @@ import base64
 import glob
 import html
 import json
+import os
 
 from etils import epath
 
 from mmcap.data import demo
 from mmcap.data import prepared
 from mmcap.errors import InputError
+from mmcap.files import is_url
 
 # The demo's objects as SVG icons in a 40 x 40 box; {c} is the colour.
 _ICONS = {
@@ -75,12 +77,18 @@ def thumbnail(path: str, size: int) -> str:
 
 def image_path(images_dir: str, name: str) -> str:
   """DIR/name, or DIR/<folder>/name (COCO's train2014/, val2014/)."""
-  path = epath.Path(images_dir, name)
-  if path.is_file():
-    return str(path)
-  for path in sorted(epath.Path(images_dir).glob(f'*/{glob.escape(name)}')):
-    if path.is_file():
-      return str(path)
+  if epath.Path(images_dir, name).is_file():
+    return os.path.join(images_dir, name)
+  pattern = os.path.join(glob.escape(images_dir), '*', glob.escape(name))
+  if is_url(images_dir):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    found = tf.io.gfile.glob(pattern)
+  else:
+    found = glob.glob(pattern)
+  for path in sorted(found):
+    if epath.Path(path).is_file():
+      return path
   raise InputError(f'--images_dir={images_dir}: no {name} in it or in a folder of it')
 
 

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmcap.files import is_url
+from mmcap.files import io_errors, is_url
 from mmcap.errors import InputError
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -114,7 +114,7 @@ def _open_h5(path: str):
         f'{path}: VGG-16 weights not found; obtain {KERAS_WEIGHTS_FILE}'
         ' (the Keras applications file) and give its path'
     ) from None
-  except OSError as e:
+  except io_errors() as e:
     raise InputError(f'{path}: not an HDF5 weights file ({e})') from None
 
 
