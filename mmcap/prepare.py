@@ -9,7 +9,7 @@ Flickr_8k.*Images.txt split lists) or from the IAPR TC-12 release
 (--iaprtc12_dir, holding annotations_complete_eng/, with the split lists
 --iaprtc12_train_list and --iaprtc12_test_list; mmcap/data/iaprtc12.py). Features are a .npy of shape (N, D), row =
 imgid, or neuraltalk's vgg_feats.mat with `feats` of shape (D, N). The output
-directory (TFRecord shards, vocab.json, dataset_info.json; schema in
+directory (TFRecord shards, vocab.json, metadata.json, TFDS metadata; schema in
 mmcap/data/records.py) is what a config's `dataset.dir` points at. It is
 written completely or not at all: a dataset that cannot train (no word to
 learn, zero-dimensional features) is refused, and nothing is written.

@@ -14,7 +14,7 @@ Layouts in mmcap/data/video_sources.py. The vocabulary is built from the
 train split's captions.
 
 The output directory (TFRecord shards of each video's frames and captions,
-vocab.json, dataset_info.json; schema in mmcap/data/video_captions.py) is
+vocab.json, metadata.json, TFDS metadata; schema in mmcap/data/video_captions.py) is
 what `dataset.dir` of a video-captioning config points at. Captions and
 feature shapes are checked before anything is written, and the directory is
 written completely or not at all.

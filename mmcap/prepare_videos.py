@@ -7,7 +7,7 @@ lists and a directory of per-video feature files.
 --ucf101_lists holds classInd.txt, trainlistNN.txt and testlistNN.txt;
 --features_dir one <video>.npy of shape [T, D] per video of the split
 (v_ApplyEyeMakeup_g08_c01.npy), frames in order (RGB) or consecutive frame
-pairs (flow). The output directory (TFRecord shards and dataset_info.json,
+pairs (flow). The output directory (TFRecord shards, metadata.json, TFDS metadata;
 schema in mmcap/data/video_records.py) is what `dataset.dir` of an activity
 config points at; prepare the RGB and the flow stream into two directories.
 Everything is checked before anything is written, and the directory is

@@ -46,19 +46,19 @@ MAIN_CASES = [
     ('workdir record damaged', [TINY, '--workdir={damaged}'], '{damaged}/config.json', None),
     ('dataset dir missing', [TINY, '--workdir={d}/w7', '--config.dataset.source=prepared',
                              '--config.dataset.dir={d}/no_dataset'],
-     '{d}/no_dataset/dataset_info.json', '{d}/w7'),
+     '{d}/no_dataset/metadata.json', '{d}/w7'),
     ('dataset info not JSON', [TINY, '--workdir={d}/w8', '--config.dataset.source=prepared',
                                '--config.dataset.dir={d}/info_garbage'],
-     '{d}/info_garbage/dataset_info.json', '{d}/w8'),
+     '{d}/info_garbage/metadata.json', '{d}/w8'),
     ('dataset info not UTF-8', [TINY, '--workdir={d}/w9', '--config.dataset.source=prepared',
                                 '--config.dataset.dir={d}/info_binary'],
-     '{d}/info_binary/dataset_info.json', '{d}/w9'),
+     '{d}/info_binary/metadata.json', '{d}/w9'),
     ('dataset info a list', [TINY, '--workdir={d}/w10', '--config.dataset.source=prepared',
                              '--config.dataset.dir={d}/info_list'],
-     '{d}/info_list/dataset_info.json', '{d}/w10'),
+     '{d}/info_list/metadata.json', '{d}/w10'),
     ('dataset info without splits', [TINY, '--workdir={d}/w11', '--config.dataset.source=prepared',
                                      '--config.dataset.dir={d}/info_no_splits'],
-     '{d}/info_no_splits/dataset_info.json', '{d}/w11'),
+     '{d}/info_no_splits/metadata.json', '{d}/w11'),
     ('vocabulary not JSON', [TINY, '--workdir={d}/w12', '--config.dataset.source=prepared',
                              '--config.dataset.dir={d}/vocab_garbage'],
      '{d}/vocab_garbage/vocab.json', '{d}/w12'),
@@ -141,7 +141,7 @@ def write_inputs(d: str) -> None:
   for name, info in [('info_garbage', b'{"splits": '), ('info_binary', b'\xff\xfe{}'),
                      ('info_list', b'[1, 2]'), ('info_no_splits', b'{"feature_dim": 16}')]:
     os.makedirs(os.path.join(d, name))
-    write(f'{name}/dataset_info.json', info)
+    write(f'{name}/metadata.json', info)
 
 
 @pytest.fixture(scope='module')

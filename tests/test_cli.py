@@ -46,7 +46,7 @@ def test_bad_value_type_is_one_line(tmp_path):
 def test_missing_prepared_dataset_is_one_line(tmp_path):
   result = run_python('-m', 'mmcap.main', '--config=configs/lrcn_coco.py',
                       f'--workdir={tmp_path / "run"}', f'--config.dataset.dir={tmp_path}/none')
-  assert 'none/dataset_info.json: not found' in one_error_line(result)
+  assert 'none/metadata.json: not found' in one_error_line(result)
   assert not (tmp_path / 'run').exists()
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mmcap.core import checkpoints
 from mmcap.data import prepared
 from mmcap.data import sources
 from mmcap.errors import InputError
@@ -118,7 +119,7 @@ def test_prepare_train_resume_and_caption_with_everything_in_a_bucket(
   for case, result in zip(cases[:4], results):
     assert result['status'] == 0, (case, result['stderr'][-3000:])
   assert results[4]['status'] == 2
-  assert ('error: gs://bucket/nothing/dataset_info.json: not found; is'
+  assert ('error: gs://bucket/nothing/metadata.json: not found; is'
           " 'gs://bucket/nothing' a prepared dataset") in results[4]['stderr']
 
   assert bucket.names('run/checkpoints/6/')
@@ -152,8 +153,8 @@ def test_a_url_directory_is_written_in_place_and_removed_when_the_block_fails(gc
       raise RuntimeError('a failure while writing')
   assert not gcs[0].names('failing/')  # (TensorFlow's stat cache would still say it exists)
   with prepared.atomic_directory('gs://bucket/fine/prepared') as directory:
-    write_json(f'{directory}/dataset_info.json', {'splits': {}})
-  assert json.loads(epath.Path('gs://bucket/fine/prepared/dataset_info.json').read_text()) == {
+    write_json(f'{directory}/metadata.json', {'splits': {}})
+  assert json.loads(epath.Path('gs://bucket/fine/prepared/metadata.json').read_text()) == {
       'splits': {}}
   with pytest.raises(InputError, match='gs://bucket/fine/prepared: output directory already exists'):
     prepared.check_new_directory('gs://bucket/fine/prepared')
@@ -167,6 +168,13 @@ def test_a_url_file_appears_whole_or_not_at_all(gcs_here):
       raise RuntimeError('a failure while writing')
   assert json.loads(epath.Path('gs://bucket/files/results.json').read_text()) == {'a': 1}
   assert [p.name for p in epath.Path('gs://bucket/files').iterdir()] == ['results.json']
+
+
+def test_a_step_in_a_bucket_counts_once_its_commit_file_is_written(gcs_here):
+  # Orbax writes a step in place in a bucket, commit_success.txt last.
+  epath.Path('gs://bucket/ck/checkpoints/2/commit_success.txt').write_text('')
+  epath.Path('gs://bucket/ck/checkpoints/4/default/_METADATA').write_text('{}')  # cut short
+  assert checkpoints.saved_steps('gs://bucket/ck/checkpoints') == [2]
 
 
 def test_a_url_npy_file_is_read_whole_and_checked(gcs_here):

@@ -14,7 +14,7 @@ then zero padding masked out (the loss and the averages skip it).
               16, stride 8); batches padded to full size with video -1
 
 Batches: 'clip' [B, L, D] float32, 'mask' [B, L] float32, 'label' [B] int32,
-'video' [B] int32 (the video's index in the split's list of dataset_info.json;
+'video' [B] int32 (the video's index in the split's list of the info file;
 -1 for padding).
 """
 

@@ -29,7 +29,6 @@ import tensorflow as tf
 
 from mmcap.data import order
 from mmcap.data import prepared
-from mmcap.data import records
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID
 
 tf.config.set_visible_devices([], 'GPU')
@@ -51,7 +50,7 @@ class Examples:
   the model's static input (an array or a dict of arrays), 'captions':
   ragged token ids}; `id_key` names the results-file id field, `name_key`
   the file name (or video name) field; `unit` is what an example is
-  ('images', 'videos'), as dataset_info.json counts them.
+  ('images', 'videos'), as the info file counts them.
   """
 
   dataset_dir: str
@@ -63,9 +62,7 @@ class Examples:
 
   def files(self, splits: Sequence[str]) -> list[str]:
     """The shard paths of `splits`; an unknown or empty split is an error."""
-    return prepared.split_files(
-        self.dataset_dir, self.info, splits, self.unit, records.INFO_FILE
-    )
+    return prepared.split_files(self.dataset_dir, self.info, splits, self.unit)
 
   def file_captions(self, splits: Sequence[str]) -> list[int]:
     """The captions in each shard of `splits`, as `files` lists them: from

@@ -1,6 +1,12 @@
 """What every prepared dataset shares, whatever it holds (captions,
-videos): its JSON info file, its split shards, and the demo generated into
-the workdir on first use."""
+videos): its JSON info file, its split shards, the TensorFlow Datasets
+metadata that describes them, and the demo generated into the workdir on
+first use.
+
+A prepared directory is a TFDS dataset: `tfds.builder_from_directory(dir)`
+reads its shards (TFDS's dataset_info.json and features.json), and mmcap's
+own info file is TFDS's metadata.json (`builder.info.metadata`).
+"""
 
 import contextlib
 import json
@@ -22,6 +28,23 @@ from mmcap import files as paths
 from mmcap.errors import InputError, WriteError
 
 Member = TypeVar('Member')
+
+INFO_FILE = 'metadata.json'  # mmcap's info; TFDS reads it as the dataset's metadata
+# Where a run's workdir keeps its copy of the info, and where directories
+# prepared before mmcap wrote TFDS metadata keep theirs.
+RUN_INFO_FILE = 'dataset_info.json'
+SHARD_TEMPLATE = '{SPLIT}-{SHARD_X_OF_Y}.{FILEFORMAT}'  # train-00000-of-00003.tfrecord
+
+
+def info_path(directory: str) -> str:
+  """The info file of a prepared directory or a workdir: INFO_FILE, or
+  RUN_INFO_FILE where no TFDS features.json says that this name is TFDS's
+  (a workdir, or a directory prepared before the TFDS metadata)."""
+  path = os.path.join(directory, INFO_FILE)
+  older = os.path.join(directory, RUN_INFO_FILE)
+  if epath.Path(path).exists() or epath.Path(directory, 'features.json').exists():
+    return path
+  return older if epath.Path(older).exists() else path
 
 
 def read_json(path: str, missing: str) -> Any:
@@ -188,11 +211,48 @@ def write_shards(
           writer.write(serialize(member, shard))
     except tf.errors.OpError as e:  # a full disk, a directory gone
       raise WriteError(f'{path}: not written ({e.message})') from None
-    sizes.append(epath.Path(path).stat().length)
+    sizes.append(paths.size_and_mtime(path)[0])
     if captions_of:
       captions.append(sum(map(captions_of, members[shard::num_shards])))
   shards = {'files': files, 'file_sizes': sizes}
   return {**shards, 'file_captions': captions} if captions_of else shards
+
+
+def write_tfds_metadata(
+    directory: str, name: str, version: int, features: dict, splits: dict, unit: str,
+    description: str,
+) -> None:
+  """Describes the shards `write_shards` wrote for `splits` (info entries
+  with 'files', 'file_sizes' and `num_{unit}`) to TensorFlow Datasets, as
+  the dataset `name` at `version`.0.0 whose examples have `features` (a
+  nested dict of TFDS features): its dataset_info.json and features.json."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  split_infos = []
+  for split, entry in splits.items():
+    num_shards = len(entry['files'])
+    split_infos.append(tfds.core.SplitInfo(
+        name=split,
+        # write_shards deals the members out in turn: shard k gets k, k + n, ...
+        shard_lengths=[len(range(k, entry[f'num_{unit}'], num_shards)) for k in range(num_shards)],
+        num_bytes=sum(entry['file_sizes']),
+        filename_template=tfds.core.ShardedFileTemplate(
+            data_dir=epath.Path(directory), template=SHARD_TEMPLATE, dataset_name=name,
+            split=split, filetype_suffix='tfrecord'),
+    ))
+  info = tfds.core.DatasetInfo(
+      builder=tfds.core.DatasetIdentity(
+          name=name, version=tfds.core.Version(f'{version}.0.0'), data_dir=directory,
+          module_name=''),
+      features=tfds.features.FeaturesDict(features),
+      description=description,
+  )
+  info.set_file_format('tfrecord')
+  info.set_splits(tfds.core.SplitDict(split_infos))
+  try:
+    info.write_to_directory(directory)
+  except paths.io_errors() as e:
+    raise WriteError(f'{directory}: TFDS metadata not written ({paths.reason(e)})') from None
 
 
 def check_shards(dataset_dir: str, info: dict) -> None:
@@ -205,12 +265,14 @@ def check_shards(dataset_dir: str, info: dict) -> None:
     for name, size in zip(entry['files'], sizes):
       path = os.path.join(dataset_dir, name)
       try:
-        stat = epath.Path(path).stat()
+        if not epath.Path(path).is_file():
+          raise FileNotFoundError(path)
+        found = paths.size_and_mtime(path)[0]
       except FileNotFoundError:
-        stat = None
-      if stat is None or stat.is_directory:
-        raise InputError(f'{path}: missing shard of split {split!r}; prepare the dataset again')
-      found = stat.length
+        raise InputError(
+            f'{path}: missing shard of split {split!r}; prepare the dataset again') from None
+      except paths.io_errors() as e:
+        raise InputError(f'{path}: cannot read ({paths.reason(e)})') from None
       if size is not None and found != size:
         raise InputError(
             f'{path}: {found} bytes, but {size} when prepared'
@@ -218,13 +280,11 @@ def check_shards(dataset_dir: str, info: dict) -> None:
         )
 
 
-def load_info(
-    dataset_dir: str, info_file: str, kind: str, version: int, noun: str, command: str
-) -> dict:
-  """Reads `info_file` of a prepared directory and checks its 'format' is
-  `kind` (e.g. 'videos') at `version`; `noun` names such a dataset in errors
-  ('video'), `command` is the one that prepares it."""
-  path = os.path.join(dataset_dir, info_file)
+def load_info(dataset_dir: str, kind: str, version: int, noun: str, command: str) -> dict:
+  """Reads the info file of a prepared directory (or a workdir's copy) and
+  checks its 'format' is `kind` (e.g. 'videos') at `version`; `noun` names
+  such a dataset in errors ('video'), `command` is the one that prepares it."""
+  path = info_path(dataset_dir)
   info = read_json(path, f'is {dataset_dir!r} a prepared {noun} dataset (see `{command}`)?')
   if not isinstance(info, dict) or info.get('format') != kind:
     raise InputError(f'{path}: not a prepared {noun} dataset (format {kind!r})')
@@ -236,9 +296,7 @@ def load_info(
   return info
 
 
-def split_files(
-    dataset_dir: str, info: dict, splits: Sequence[str], unit: str, info_file: str
-) -> list[str]:
+def split_files(dataset_dir: str, info: dict, splits: Sequence[str], unit: str) -> list[str]:
   """The shard paths of `splits`; an unknown split, or one without `unit`s
   ('images', 'videos'), is an error."""
   files = []
@@ -246,7 +304,7 @@ def split_files(
     entry = info['splits'].get(split)
     if not entry or not entry[f'num_{unit}']:
       raise InputError(
-          f'{os.path.join(dataset_dir, info_file)}: split {split!r} has no'
+          f'{info_path(dataset_dir)}: split {split!r} has no'
           f' {unit} (present: {sorted(info["splits"])})'
       )
     files += [os.path.join(dataset_dir, name) for name in entry['files']]

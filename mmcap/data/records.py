@@ -2,10 +2,17 @@
 
 Layout of a prepared directory:
 
-  dataset_info.json          format version, feature_dim, per split: image and
+  metadata.json              format version, feature_dim, per split: image and
                              caption counts and shard file names, the source
+                             (dataset_info.json in directories prepared before
+                             the TFDS metadata)
   vocab.json                 the Vocabulary (see vocab.py)
   {split}-{i:05d}-of-{n:05d}.tfrecord
+  dataset_info.json, features.json
+                             TFDS's metadata: `tfds.builder_from_directory`
+                             reads the shards as the dataset 'mmcap_captions'
+                             (the fields below nested: image/id is
+                             example['image']['id'])
 
 Schema: one `tf.train.Example` per image, so its feature vector is stored once:
 
@@ -40,8 +47,8 @@ from mmcap.data.vocab import EOS, SPECIAL_TOKENS, UNK_ID, Vocabulary
 from mmcap.errors import InputError
 
 FORMAT_VERSION = 2  # 2: image/result_id, images in a random order
-INFO_FILE = 'dataset_info.json'
 VOCAB_FILE = 'vocab.json'
+TFDS_NAME = 'mmcap_captions'
 
 
 def ints(values: Sequence[int]):
@@ -68,6 +75,26 @@ def caption_features(
       'caption/lengths': ints([len(ids) for ids in token_ids]),
       'caption/id': ints(sentids),
       'caption/text': strings([' '.join(s) for s in sentences]),
+  }
+
+
+def caption_tfds_features() -> dict:
+  """The caption/* fields of the schema as TFDS features."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  ints_of_any_length = tfds.features.Tensor(shape=(None,), dtype=np.int64)
+  return {'token_ids': ints_of_any_length, 'lengths': ints_of_any_length,
+          'id': ints_of_any_length, 'text': tfds.features.Tensor(shape=(None,), dtype=np.str_)}
+
+
+def _tfds_features(feature_dim: int) -> dict:
+  """The schema as TFDS features."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  return {
+      'image': {'id': np.int64, 'result_id': np.int64, 'filename': tfds.features.Text(),
+                'feature': tfds.features.Tensor(shape=(feature_dim,), dtype=np.float32)},
+      'caption': caption_tfds_features(),
   }
 
 
@@ -174,7 +201,11 @@ def write_dataset(
         'source': source,
     }
     vocab.save(os.path.join(tmp_dir, VOCAB_FILE))
-    write_json(os.path.join(tmp_dir, INFO_FILE), info)  # last: see atomic_directory
+    prepared.write_tfds_metadata(
+        tmp_dir, TFDS_NAME, FORMAT_VERSION, _tfds_features(info['feature_dim']), splits,
+        'images', 'Images (their CNN features) and captions, prepared by mmcap; its'
+        ' metadata (builder.info.metadata) holds the vocabulary size and the source.')
+    write_json(os.path.join(tmp_dir, prepared.INFO_FILE), info)  # last: see atomic_directory
 
 
 def prepare_dataset(
@@ -208,8 +239,9 @@ def prepare_dataset(
 
 
 def load_info(dataset_dir: str) -> dict:
-  """Reads and checks `dataset_info.json` of a prepared directory."""
-  path = os.path.join(dataset_dir, INFO_FILE)
+  """Reads and checks the info file of a prepared directory (or a workdir's
+  copy)."""
+  path = prepared.info_path(dataset_dir)
   info = prepared.read_json(
       path, f'is {dataset_dir!r} a prepared dataset (see `python -m mmcap.prepare`)?'
   )

@@ -3,12 +3,15 @@ video on disk, and how the caption pipelines read them.
 
 Layout of a prepared directory:
 
-  dataset_info.json    format 'video_captions', format version, feature_dim,
+  metadata.json        format 'video_captions', format version, feature_dim,
                        storage dtype, vocab_size, per split: video, caption
                        and frame counts, the most frames of a video, shard
-                       file names; the source
+                       file names; the source (dataset_info.json in
+                       directories prepared before the TFDS metadata)
   vocab.json           the Vocabulary (vocab.py), as for images
   {split}-{i:05d}-of-{n:05d}.tfrecord
+  dataset_info.json, features.json
+                       TFDS's metadata: the TFDS dataset 'mmcap_video_captions'
 
 Schema: one `tf.train.Example` per video:
 
@@ -125,7 +128,12 @@ def write_dataset(
         'vocab_size': len(vocab), 'splits': splits, 'source': source,
     }
     vocab.save(os.path.join(tmp_dir, records.VOCAB_FILE))
-    write_json(os.path.join(tmp_dir, records.INFO_FILE), info)  # last: see atomic_directory
+    prepared.write_tfds_metadata(
+        tmp_dir, 'mmcap_video_captions', FORMAT_VERSION, _tfds_features(), splits, 'videos',
+        'Videos (their per-frame CNN features) and captions, prepared by mmcap.'
+        f' video/features: num_frames x {feature_dim} little-endian {storage_dtype}'
+        ' values, row-major.')
+    write_json(os.path.join(tmp_dir, prepared.INFO_FILE), info)  # last: see atomic_directory
 
 
 def _checked_frames(
@@ -149,6 +157,17 @@ def _checked_frames(
   return stored
 
 
+def _tfds_features() -> dict:
+  """The schema as TFDS features (video/features: the bytes as stored)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  return {
+      'video': {'name': tfds.features.Text(), 'result_id': np.int64, 'num_frames': np.int64,
+                'features': tfds.features.Tensor(shape=(), dtype=np.bytes_)},
+      'caption': records.caption_tfds_features(),
+  }
+
+
 def _example(video: VideoCaptions, frames: np.ndarray, vocab: Vocabulary):
   return tf.train.Example(features=tf.train.Features(feature={
       'video/name': records.strings([video.name]),
@@ -161,11 +180,10 @@ def _example(video: VideoCaptions, frames: np.ndarray, vocab: Vocabulary):
 
 
 def load_info(dataset_dir: str) -> dict:
-  """Reads and checks `dataset_info.json` of a prepared video-caption dir."""
+  """Reads and checks the info file of a prepared video-caption directory
+  (or a workdir's copy)."""
   return prepared.load_info(
-      dataset_dir, records.INFO_FILE, FORMAT, FORMAT_VERSION, 'video-caption',
-      'python -m mmcap.prepare_video_captions',
-  )
+      dataset_dir, FORMAT, FORMAT_VERSION, 'video-caption', 'python -m mmcap.prepare_video_captions')
 
 
 @dataclasses.dataclass(frozen=True)

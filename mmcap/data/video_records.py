@@ -2,11 +2,14 @@
 
 Layout of a prepared directory:
 
-  dataset_info.json    format 'videos', format version, stream ('rgb' or
+  metadata.json        format 'videos', format version, stream ('rgb' or
                        'flow'), feature_dim, storage dtype, the class names,
                        per split: its shard files and its videos as
-                       [name, label, num_frames, shard]
+                       [name, label, num_frames, shard] (dataset_info.json in
+                       directories prepared before the TFDS metadata)
   {split}-{i:05d}-of-{n:05d}.tfrecord
+  dataset_info.json, features.json
+                       TFDS's metadata: the TFDS dataset 'mmcap_videos'
 
 Schema: one `tf.train.Example` per video:
 
@@ -33,7 +36,6 @@ from mmcap.errors import InputError
 
 FORMAT = 'videos'
 FORMAT_VERSION = 1
-INFO_FILE = 'dataset_info.json'
 STREAMS = ('rgb', 'flow')
 STORAGE_DTYPES = ('float16', 'float32')
 
@@ -104,7 +106,22 @@ def write_videos(
         'feature_dim': feature_dim, 'storage_dtype': storage_dtype,
         'classes': list(classes), 'splits': splits, 'source': source,
     }
-    write_json(os.path.join(tmp_dir, INFO_FILE), info)
+    prepared.write_tfds_metadata(
+        tmp_dir, 'mmcap_videos', FORMAT_VERSION, _tfds_features(classes), splits, 'videos',
+        f'Videos (their per-frame {stream} CNN features) and their classes, prepared by'
+        f' mmcap. video/features: num_frames x {feature_dim} little-endian {storage_dtype}'
+        ' values, row-major; video/index: the place of the video in its split\'s list'
+        ' (builder.info.metadata).')
+    write_json(os.path.join(tmp_dir, prepared.INFO_FILE), info)  # last: see atomic_directory
+
+
+def _tfds_features(classes: Sequence[str]) -> dict:
+  """The schema as TFDS features (video/features: the bytes as stored)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  return {'video': {'index': np.int64, 'label': tfds.features.ClassLabel(names=list(classes)),
+                    'num_frames': np.int64,
+                    'features': tfds.features.Tensor(shape=(), dtype=np.bytes_)}}
 
 
 def _example(index: int, video: Video, frames: np.ndarray):
@@ -125,10 +142,9 @@ def _example(index: int, video: Video, frames: np.ndarray):
 def load_info(dataset_dir: str) -> dict:
   """Reads and checks `dataset_info.json` of a prepared video directory."""
   return prepared.load_info(
-      dataset_dir, INFO_FILE, FORMAT, FORMAT_VERSION, 'video', 'python -m mmcap.prepare_videos'
-  )
+      dataset_dir, FORMAT, FORMAT_VERSION, 'video', 'python -m mmcap.prepare_videos')
 
 
 def split_files(dataset_dir: str, info: dict, splits: Sequence[str]) -> list[str]:
   """The shard paths of `splits`; an unknown or empty split is an error."""
-  return prepared.split_files(dataset_dir, info, splits, 'videos', INFO_FILE)
+  return prepared.split_files(dataset_dir, info, splits, 'videos')

@@ -104,7 +104,7 @@ class ActivityTask:
     return evaluators.KINDS[settings.kind](self, settings, params)
 
   def workdir_files(self) -> dict:
-    return {video_records.INFO_FILE: self.info}
+    return {prepared.RUN_INFO_FILE: self.info}
 
   def eval_batches(self, split: str) -> Iterator[Batch]:
     """This process's share of a split's evaluation clips."""

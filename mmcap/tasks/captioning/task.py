@@ -61,9 +61,9 @@ class CaptioningTask:
       examples.files(self.train_splits + eval_splits)
       vocab_dir = self.dataset_dir
     else:
-      if not epath.Path(workdir, records.INFO_FILE).exists():
+      if not epath.Path(workdir, prepared.RUN_INFO_FILE).exists():
         raise InputError(
-            f'{workdir}: no trained run here ({records.INFO_FILE} is missing)'
+            f'{workdir}: no trained run here ({prepared.RUN_INFO_FILE} is missing)'
         )
       self.info = records.load_info(workdir)
       vocab_dir = workdir
@@ -94,7 +94,7 @@ class CaptioningTask:
     return evaluators.KINDS[settings.kind](self, settings, params)
 
   def workdir_files(self) -> dict:
-    return {records.VOCAB_FILE: self.vocab.to_json(), records.INFO_FILE: self.info}
+    return {records.VOCAB_FILE: self.vocab.to_json(), prepared.RUN_INFO_FILE: self.info}
 
   # The inputs of the caption mode (mmcap/caption.py).
 

@@ -74,11 +74,11 @@ class VideoTask:
       examples.files(self.train_splits + eval_splits)
       vocab_dir = self.dataset_dir
     else:
-      if not epath.Path(workdir, records.INFO_FILE).exists():
-        raise InputError(f'{workdir}: no trained run here ({records.INFO_FILE} is missing)')
+      if not epath.Path(workdir, prepared.RUN_INFO_FILE).exists():
+        raise InputError(f'{workdir}: no trained run here ({prepared.RUN_INFO_FILE} is missing)')
       self.info = video_captions.load_info(workdir)
       vocab_dir = workdir
-    self.selection.check(self.info, os.path.join(vocab_dir, records.INFO_FILE))
+    self.selection.check(self.info, prepared.info_path(vocab_dir))
     self.feature_dim = self.info['feature_dim']
     self.vocab = Vocabulary.load(os.path.join(vocab_dir, records.VOCAB_FILE))
     self.eval_batch_size = process_batch_size(config.eval_batch_size, 'eval_batch_size')
@@ -106,7 +106,7 @@ class VideoTask:
     return evaluators.KINDS[settings.kind](self, settings, params)
 
   def workdir_files(self) -> dict:
-    return {records.VOCAB_FILE: self.vocab.to_json(), records.INFO_FILE: self.info}
+    return {records.VOCAB_FILE: self.vocab.to_json(), prepared.RUN_INFO_FILE: self.info}
 
   # The inputs of the caption mode (mmcap/caption.py).
 
