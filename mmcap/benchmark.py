@@ -30,8 +30,8 @@ import jax
 
 from mmcap import errors
 from mmcap.core.benchmark import Settings
-from mmcap.files import check_output_path, io_errors, is_url, reason
 from mmcap.errors import InputError, WriteError
+from mmcap.files import check_output_path, io_errors, is_url, reason
 from mmcap.tasks.activity import benchmark as activity
 from mmcap.tasks.captioning import benchmark as captioning
 from mmcap.tasks.video import benchmark as video

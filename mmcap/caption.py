@@ -18,10 +18,10 @@ import ml_collections
 from mmcap.core import workdir as workdir_identity
 from mmcap.core.checkpoints import require_checkpoints
 from mmcap.core.config import validate
-from mmcap.files import check_output_path, write_json
 from mmcap.core.placement import Placement
 from mmcap.core.trainer import Trainer
 from mmcap.errors import InputError
+from mmcap.files import check_output_path, write_json
 from mmcap.tasks.captioning.task import CaptioningTask
 from mmcap.tasks.video.task import VideoTask
 

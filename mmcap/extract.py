@@ -44,13 +44,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmcap import errors
-from mmcap.files import (absolute, atomic_write, check_output_path, io_errors, reason,
-                         size_and_mtime)
 from mmcap.core.placement import Placement
 from mmcap.data import image_files
 from mmcap.data import prepared
 from mmcap.data import sources
 from mmcap.errors import InputError, WriteError
+from mmcap.files import (absolute, atomic_write, check_output_path, io_errors, reason,
+                         size_and_mtime)
 from mmcap.models import vgg
 
 _IMAGES = flags.DEFINE_string('images', None, 'A directory of JPEG and PNG images.')

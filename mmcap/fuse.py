@@ -19,10 +19,10 @@ from absl import flags
 import numpy as np
 
 from mmcap import errors
-from mmcap.files import write_json
 from mmcap.data import prepared
 from mmcap.errors import InputError
 from mmcap.evaluation import accuracy
+from mmcap.files import write_json
 
 _RGB = flags.DEFINE_string('rgb_workdir', None, 'Workdir of the RGB stream run.')
 _FLOW = flags.DEFINE_string('flow_workdir', None, 'Workdir of the flow stream run.')

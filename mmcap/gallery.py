@@ -25,7 +25,6 @@ import ml_collections
 
 from mmcap import errors
 from mmcap.caption import CAPTION_TASKS
-from mmcap.files import atomic_write, check_output_path
 from mmcap.core.placement import Placement
 from mmcap.data import demo
 from mmcap.data import pipeline
@@ -33,6 +32,7 @@ from mmcap.data import prepared
 from mmcap.errors import InputError
 from mmcap.evaluation import gallery as page_lib
 from mmcap.evaluation import metrics
+from mmcap.files import atomic_write, check_output_path
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The trained run.')
 _SPLIT = flags.DEFINE_string('split', 'test', 'The split its captions are of.')

@@ -24,10 +24,10 @@ import jax
 import ml_collections
 
 from mmcap.core.checkpoints import BestCheckpoint
-from mmcap.files import write_json
 from mmcap.core.steps import TrainState
 from mmcap.core.task import Evaluation, Params, Task
 from mmcap.errors import InputError
+from mmcap.files import write_json
 
 LOWER_IS_BETTER = ('perplexity', 'bits_per_word', 'bits_per_sentence', 'medr', 'meanr', 'loss')
 

@@ -15,8 +15,8 @@ from etils import epath
 import ml_collections
 
 from mmcap.core import checkpoints
-from mmcap.files import io_errors, reason, write_json
 from mmcap.errors import InputError, WriteError
+from mmcap.files import io_errors, reason, write_json
 
 CONFIG_FILE = 'config.json'
 # The config fields that change what a checkpoint's parameters mean.

@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from mmcap.files import is_url
 from mmcap.data import image_files
 from mmcap.errors import InputError, WriteError
+from mmcap.files import is_url
 
 SCALE, CENTRE = 16.0, 128.0
 

@@ -10,9 +10,9 @@ from typing import Protocol
 from etils import epath
 import numpy as np
 
-from mmcap.files import io_errors
 from mmcap.data import sources
 from mmcap.errors import InputError
+from mmcap.files import io_errors
 
 
 class ListedVideo(Protocol):

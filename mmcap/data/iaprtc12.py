@@ -21,9 +21,9 @@ import re
 
 from etils import epath
 
-from mmcap.files import io_errors, reason
 from mmcap.data.sources import Image, text_lines, tokenize
 from mmcap.errors import InputError
+from mmcap.files import io_errors, reason
 
 ANNOTATIONS = 'annotations_complete_eng'
 _KEY = re.compile(r'(?:images/|annotations_complete_eng/)?(\d+)/(\d+)(?:\.jpg|\.eng)?')

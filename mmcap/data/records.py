@@ -40,11 +40,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from mmcap.files import write_json
 from mmcap.data import prepared
 from mmcap.data import sources
 from mmcap.data.vocab import EOS, SPECIAL_TOKENS, UNK_ID, Vocabulary
 from mmcap.errors import InputError
+from mmcap.files import write_json
 
 FORMAT_VERSION = 2  # 2: image/result_id, images in a random order
 VOCAB_FILE = 'vocab.json'

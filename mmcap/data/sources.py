@@ -26,9 +26,9 @@ from etils import epath
 import numpy as np
 import scipy.io
 
-from mmcap.files import io_errors, is_url, reason
 from mmcap.data.vocab import SPECIAL_TOKENS
 from mmcap.errors import InputError
+from mmcap.files import io_errors, is_url, reason
 
 SPLITS = ('train', 'restval', 'val', 'test')
 

@@ -36,12 +36,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from mmcap.files import write_json
 from mmcap.data import pipeline
 from mmcap.data import prepared
 from mmcap.data import records
 from mmcap.data.vocab import Vocabulary
 from mmcap.errors import InputError
+from mmcap.files import write_json
 
 FORMAT = 'video_captions'
 FORMAT_VERSION = 1

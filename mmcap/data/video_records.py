@@ -30,9 +30,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from mmcap.files import write_json
 from mmcap.data import prepared
 from mmcap.errors import InputError
+from mmcap.files import write_json
 
 FORMAT = 'videos'
 FORMAT_VERSION = 1

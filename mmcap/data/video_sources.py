@@ -32,12 +32,12 @@ from collections.abc import Callable
 from etils import epath
 import numpy as np
 
-from mmcap.files import io_errors, reason
 from mmcap.data import frame_files
 from mmcap.data import sources
 from mmcap.data import video_captions
 from mmcap.data.video_captions import VideoCaptions
 from mmcap.errors import InputError
+from mmcap.files import io_errors, reason
 
 FrameLoader = Callable[[VideoCaptions], np.ndarray]
 # (sentid, tokens) of each caption of each video, by video name.

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 from etils import epath
 import numpy as np
 
-from mmcap.files import io_errors, reason, write_json
 from mmcap.errors import InputError
+from mmcap.files import io_errors, reason, write_json
 
 PAD, BOS, EOS, UNK = '<pad>', '<bos>', '<eos>', '<unk>'
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)

@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mmcap.files import io_errors, is_url
 from mmcap.errors import InputError
+from mmcap.files import io_errors, is_url
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 KERAS_WEIGHTS_FILE = 'vgg16_weights_tf_dim_ordering_tf_kernels.h5'
