@@ -6,11 +6,17 @@ r"""Extracts CNN features from image files, in the layout `prepare` reads.
   python -m mmcap.extract --karpathy_json=dataset_coco.json --image_root=coco \
       --weights=vgg16_weights_tf_dim_ordering_tf_kernels.h5 --output=feats.npy
   python -m mmcap.extract --videos=flow/ --layer=fc6 --output=features/flow/
+  python -m mmcap.extract --tfds=coco_captions --tfds_split=val --output=feats.npy
 
 Rows: a directory's JPEG and PNG files in sorted name order, or a Karpathy
 JSON's images by `imgid` (IMAGE_ROOT/[filepath/]filename), so that
 `python -m mmcap.prepare --karpathy_json=... --features=feats.npy` reads
-them. The names go beside the output, one per line (feats.names.txt).
+them. With --tfds=NAME, the examples of a prepared TensorFlow Datasets
+split (--tfds_split; --tfds_data_dir, else TFDS's default directory; nothing
+is downloaded) in their stored order, their --tfds_image_field decoded as
+image files are. The names go beside the output, one per line
+(feats.names.txt): the paths, or a TFDS example's file name field
+(image/filename, file_name) or else its index in the split.
 Each image is resized to --resize x --resize and centre-cropped to --crop
 (the references: 256 and 224; --resize=224 --crop=224 leaves a 224 x 224
 image as it is), or with --ten_crop its ten crops are averaged; VGG-16 runs
@@ -34,6 +40,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from absl import app
@@ -48,6 +55,7 @@ from mmcap.core.placement import Placement
 from mmcap.data import image_files
 from mmcap.data import prepared
 from mmcap.data import sources
+from mmcap.data import tfds_images
 from mmcap.errors import InputError, WriteError
 from mmcap.files import (absolute, atomic_write, check_output_path, io_errors, reason,
                          size_and_mtime)
@@ -60,6 +68,12 @@ _KARPATHY_JSON = flags.DEFINE_string(
 _VIDEOS = flags.DEFINE_string(
     'videos', None, 'A directory of one directory of frame images per video.'
 )
+_TFDS = flags.DEFINE_string(
+    'tfds', None, 'A prepared TensorFlow Datasets image dataset, e.g. coco_captions.')
+_TFDS_SPLIT = flags.DEFINE_string('tfds_split', 'train', '--tfds: the split, e.g. val.')
+_TFDS_DATA_DIR = flags.DEFINE_string(
+    'tfds_data_dir', None, "--tfds: its data directory (default: TFDS's, ~/tensorflow_datasets).")
+_TFDS_IMAGE_FIELD = flags.DEFINE_string('tfds_image_field', 'image', '--tfds: the image field.')
 _EVERY = flags.DEFINE_integer('every', 1, '--videos: the features of every EVERY-th frame.')
 _IMAGE_ROOT = flags.DEFINE_string(
     'image_root', '.', '--karpathy_json: the directory its file names are relative to.'
@@ -81,8 +95,8 @@ flags.mark_flags_as_required(['output'])
 
 
 def _check_flags() -> None:
-  if sum(f.value is not None for f in (_IMAGES, _KARPATHY_JSON, _VIDEOS)) != 1:
-    raise InputError('give exactly one of --images, --karpathy_json and --videos')
+  if sum(f.value is not None for f in (_IMAGES, _KARPATHY_JSON, _VIDEOS, _TFDS)) != 1:
+    raise InputError('give exactly one of --images, --karpathy_json, --videos and --tfds')
   output = _OUTPUT.value
   if _VIDEOS.value is not None:
     if output.endswith('.npy') or (epath.Path(output).is_file()):
@@ -156,13 +170,46 @@ def _claim(directory: str, record: dict) -> None:
     json.dump(record, f)
 
 
-def _features(extract, params, placement, paths: list[str]) -> np.ndarray:
-  """[len(paths), D] float32 features of image files, in order."""
-  rows = []
-  for batch in image_files.batches(paths, _RESIZE.value, _CROP.value, _TEN_CROP.value,
-                                   _BATCH_SIZE.value):
-    rows.append(np.asarray(extract(params, placement.to_global({'x': batch})['x'])))
-  return np.concatenate(rows)[:len(paths)].astype(np.float32)
+@dataclasses.dataclass(frozen=True)
+class Rows:
+  """The images whose features are the output's rows, in order."""
+
+  count: int
+  identity: Any  # what the extraction's record holds of them
+  images: Callable[[int, int], Any]  # (start, stop) -> tf.data of (encoded image, name)
+  on_error: Callable[[int, int], None]  # raises InputError naming a bad image in a range
+
+
+def file_rows(paths: list[str]) -> Rows:
+  """Image files as rows."""
+  return Rows(
+      len(paths), {'files': [absolute(p) for p in paths]},
+      lambda start, stop: image_files.file_contents(paths[start:stop]),
+      lambda start, stop: image_files.raise_for_bad_file(paths[start:stop]))
+
+
+def tfds_rows(split: tfds_images.Split) -> Rows:
+  """A TFDS split's images as rows."""
+  def on_error(start, stop):
+    raise InputError(f'--tfds={split.dataset}: an image of examples {start} to {stop - 1} of'
+                     f' {split.split} does not decode')
+
+  return Rows(split.num_examples,
+              {'tfds': split.dataset, 'version': split.version, 'split': split.split,
+               'image_field': split.image_field},
+              split.images, on_error)
+
+
+def _features(extract, params, placement, rows: Rows, start: int, stop: int
+              ) -> tuple[np.ndarray, list[str]]:
+  """[stop - start, D] float32 features of rows start to stop - 1, and their names."""
+  features, names = [], []
+  for batch, batch_names in image_files.encoded_batches(
+      rows.images(start, stop), stop - start, _RESIZE.value, _CROP.value, _TEN_CROP.value,
+      _BATCH_SIZE.value, lambda a, b: rows.on_error(start + a, start + b)):
+    features.append(np.asarray(extract(params, placement.to_global({'x': batch})['x'])))
+    names += batch_names
+  return np.concatenate(features)[:stop - start].astype(np.float32), names
 
 
 def _progress(done: int, total: int, start_time: float, what: str) -> str:
@@ -170,36 +217,38 @@ def _progress(done: int, total: int, start_time: float, what: str) -> str:
   return f'{rate:.1f} {what}/s, eta {max(total - done, 0) / max(rate, 1e-9):.0f} s'
 
 
-def extract_images(extract, params, placement, paths: list[str], output: str) -> None:
-  """Features of `paths` into `output` (.npy), names beside it, through
-  resumable parts in OUTPUT.parts."""
+def extract_images(extract, params, placement, rows: Rows, output: str) -> None:
+  """Features of `rows` into `output` (.npy), names beside it, through
+  resumable parts in OUTPUT.parts (each a .names.txt, then its .npy)."""
   parts_dir = output + '.parts'
-  _claim(parts_dir, _record([absolute(p) for p in paths]))
+  _claim(parts_dir, _record(rows.identity))
   part_size = _PART_SIZE.value
-  num_parts = -(-len(paths) // part_size)
+  num_parts = -(-rows.count // part_size)
+  part_files = [os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}')
+                for part in range(num_parts)]
   start_time, done = time.perf_counter(), 0
-  for part in range(num_parts):
-    part_paths = paths[part * part_size:(part + 1) * part_size]
-    part_file = os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy')
-    if epath.Path(part_file).exists():
+  for part, part_file in enumerate(part_files):
+    if epath.Path(part_file + '.npy').exists():
       continue  # done by an earlier, interrupted run
-    features = _features(extract, params, placement, part_paths)
-    with atomic_write(part_file, 'wb') as f:
+    start, stop = part * part_size, min((part + 1) * part_size, rows.count)
+    features, names = _features(extract, params, placement, rows, start, stop)
+    with atomic_write(part_file + '.names.txt', 'w') as f:
+      f.write(''.join(name + '\n' for name in names))
+    with atomic_write(part_file + '.npy', 'wb') as f:
       np.save(f, features)
-    done += len(part_paths)
-    remaining = max(len(paths) - (part + 1) * part_size, 0)
+    done += stop - start
     print(f'extract: part {part + 1}/{num_parts},'
-          f' {_progress(done, done + remaining, start_time, "images")}', flush=True)
-  parts = [sources.read_npy(os.path.join(parts_dir, f'part-{part:05d}-of-{num_parts:05d}.npy'),
-                            'part file not found')
-           for part in range(num_parts)]
-  features = np.concatenate(parts)
-  if len(features) != len(paths):
-    raise InputError(f'{parts_dir}: holds {len(features)} rows for {len(paths)} images;'
-                     ' remove it and extract again')
+          f' {_progress(done, done + rows.count - stop, start_time, "images")}', flush=True)
+  features = np.concatenate([sources.read_npy(f + '.npy', 'part file not found')
+                             for f in part_files])
+  names = [line for f in part_files
+           for line in epath.Path(f + '.names.txt').read_text().splitlines()]
+  if len(features) != rows.count or len(names) != rows.count:
+    raise InputError(f'{parts_dir}: holds {len(features)} rows and {len(names)} names for'
+                     f' {rows.count} images; remove it and extract again')
   names_file = output[:-len('.npy')] + '.names.txt'
   with atomic_write(names_file, 'w') as f:
-    f.write(''.join(p + '\n' for p in paths))
+    f.write(''.join(name + '\n' for name in names))
   with atomic_write(output, 'wb') as f:
     np.save(f, features)
   epath.Path(parts_dir).rmtree()
@@ -218,7 +267,7 @@ def extract_videos(extract, params, placement, videos: dict[str, list[str]], out
     if epath.Path(path).exists():
       skipped += len(frames)
       continue  # done by an earlier, interrupted run
-    features = _features(extract, params, placement, frames)
+    features, _ = _features(extract, params, placement, file_rows(frames), 0, len(frames))
     with atomic_write(path, 'wb') as f:
       np.save(f, features)
     done += len(frames)
@@ -233,9 +282,12 @@ def main(argv: list[str]) -> None:
   errors.start_command(argv)
   _check_flags()
   if _IMAGES.value is not None:
-    paths = image_files.in_directory(_IMAGES.value)
+    rows = file_rows(image_files.in_directory(_IMAGES.value))
   elif _KARPATHY_JSON.value is not None:
-    paths = image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value)
+    rows = file_rows(image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value))
+  elif _TFDS.value is not None:
+    rows = tfds_rows(tfds_images.open_split(
+        _TFDS.value, _TFDS_SPLIT.value, _TFDS_DATA_DIR.value, _TFDS_IMAGE_FIELD.value))
   else:
     videos = image_files.video_frames(_VIDEOS.value)
   config = vgg.config_from_keras_h5(_WEIGHTS.value, _CROP.value)
@@ -244,7 +296,7 @@ def main(argv: list[str]) -> None:
   params = jax.device_put(vgg.load_keras_h5(_WEIGHTS.value, config), placement.replicated)
   extract = features_fn(config, _LAYER.value, placement)
   if _VIDEOS.value is None:
-    extract_images(extract, params, placement, paths, _OUTPUT.value)
+    extract_images(extract, params, placement, rows, _OUTPUT.value)
   else:
     extract_videos(extract, params, placement, videos, _OUTPUT.value)
 

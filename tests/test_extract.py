@@ -7,6 +7,12 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from mmcap.data import image_files
+from mmcap.data import tfds_images
+from mmcap.errors import InputError
 
 from conftest import run_command_lines, run_python, with_flags
 from test_vgg import SMALL, keras_vgg, real_looking_images, save_legacy_h5
@@ -57,7 +63,8 @@ def test_extracted_features_equal_keras_and_resume_in_parts(weights, tmp_path):
       f'error: {tmp_path / "images" / "zz_broken.png"}: not a readable JPEG or PNG image')
   assert not output.exists()
   done = sorted(os.listdir(f'{output}.parts'))
-  assert done == ['extraction.json', 'part-00000-of-00003.npy', 'part-00001-of-00003.npy']
+  assert done == ['extraction.json', 'part-00000-of-00003.names.txt', 'part-00000-of-00003.npy',
+                  'part-00001-of-00003.names.txt', 'part-00001-of-00003.npy']
 
   # Another extraction into the same output is refused, not mixed in.
   result = extract(*common, '--layer=fc6')
@@ -132,6 +139,63 @@ def test_videos_give_one_feature_file_each_and_resume(weights, tmp_path):
     np.testing.assert_allclose(found[png], want[png], rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
+# `mmcap.extract` run as its command line does, inside TFDS's mock_data:
+# the TFDS dataset read is tf_flowers' 5 random examples of random sizes.
+EXTRACT_IN_MOCK_DATA = """
+import sys
+import tensorflow_datasets as tfds
+from absl import app
+from mmcap import errors, extract
+sys.argv = ['mmcap.extract', *{args!r}]
+with tfds.testing.mock_data(num_examples=5):
+  app.run(extract.main, flags_parser=errors.parse_flags)
+"""
+
+
+def test_a_tfds_split_gives_the_features_of_its_images_as_files(weights, tmp_path):
+  with tfds.testing.mock_data(num_examples=5):
+    split = tfds_images.open_split('tf_flowers', 'train', None, 'image')
+    examples = list(split.images(0, split.num_examples).as_numpy_iterator())
+  (tmp_path / 'images').mkdir()
+  for encoded, name in examples:  # the pixels mmcap decodes from them, as image files
+    Image.fromarray(image_files.decode_contents(encoded).numpy()).save(
+        tmp_path / 'images' / f'{int(name):03d}.png')
+  common = [f'--weights={weights[1]}', '--resize=64', '--crop=64', '--layer=fc7',
+            '--batch_size=2', '--part_size=2']
+  result = run_python('-c', EXTRACT_IN_MOCK_DATA.format(
+      args=['--tfds=tf_flowers', f'--output={tmp_path}/tfds.npy', *common]))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'part 3/3' in result.stdout
+  result = extract(f'--images={tmp_path}/images', f'--output={tmp_path}/files.npy', *common)
+  assert result.returncode == 0, result.stderr[-3000:]
+  np.testing.assert_array_equal(np.load(tmp_path / 'tfds.npy'), np.load(tmp_path / 'files.npy'))
+  assert (tmp_path / 'tfds.names.txt').read_text().splitlines() == ['0', '1', '2', '3', '4']
+
+
+def test_a_prepared_tfds_split_is_read_in_order_with_its_file_names(tmp_path):
+  """A real TFDS dataset on disk (not mocked): the stored order, slices,
+  the file name field, and an unknown split in one line."""
+  features = tfds.features.FeaturesDict({
+      'image': tfds.features.Image(encoding_format='png'), 'image/filename': tfds.features.Text()})
+  directory = tmp_path / 'tiny_images' / '1.0.0'
+  directory.mkdir(parents=True)
+  pictures = real_looking_images(3, 40).astype(np.uint8)
+  names = ['c.jpg', 'a.jpg', 'b.jpg']
+  with tf.io.TFRecordWriter(str(directory / 'tiny_images-train.tfrecord-00000-of-00001')) as w:
+    for picture, name in zip(pictures, names):
+      w.write(features.serialize_example({'image': picture, 'image/filename': name}))
+  tfds.folder_dataset.write_metadata(data_dir=directory, features=features, check_data=False)
+
+  split = tfds_images.open_split('tiny_images', 'train', str(tmp_path), 'image')
+  assert split.num_examples == 3 and split.name_field == 'image/filename'
+  found = list(split.images(1, 3).as_numpy_iterator())
+  assert [name.decode() for _, name in found] == names[1:]
+  np.testing.assert_array_equal(image_files.decode_contents(found[0][0]).numpy(), pictures[1])
+  assert tfds_images.open_split('tiny_images', 'train[1:]', str(tmp_path), 'image').num_examples == 2
+  with pytest.raises(InputError, match='--tfds_split=dev: not a split of tiny_images'):
+    tfds_images.open_split('tiny_images', 'dev', str(tmp_path), 'image')
+
+
 BAD_FLAGS = [
     (['--crop=60'], '--crop=60: expected a multiple of 32'),
     (['--crop=96'], 'no larger than --resize=64'),
@@ -140,7 +204,11 @@ BAD_FLAGS = [
     (['--crop=32', '--resize=32'], 'the weights of another architecture or crop size'),
     (['--images={d}/none'], 'not a directory'),
     (['--images={d}/gif'], 'no .jpg/.jpeg/.png file'),
-    (['--karpathy_json={d}/none.json'], 'give exactly one of --images, --karpathy_json and'),
+    (['--karpathy_json={d}/none.json'], 'give exactly one of --images, --karpathy_json, --videos'),
+    (['--tfds=no_such_dataset_x'], '--tfds=no_such_dataset_x: no TFDS dataset of that name'),
+    (['--tfds=mnist', '--tfds_data_dir={d}/empty'],
+     '--tfds=mnist: not prepared in {d}/empty/mnist/3.0.1; mmcap downloads nothing'),
+    (['--tfds=mnist', '--tfds_image_field=picture'], "--tfds=mnist: no image field 'picture'"),
     (['--videos={d}/none', '--output={d}/feats'], '--videos={d}/none: not a directory'),
     (['--videos={d}', '--output={d}/feats'], 'bad_flags0/gif: no .jpg/.jpeg/.png frame file'),
     (['--videos={d}/videos'], '--output={d}/f.npy: expected a directory for --videos'),
@@ -158,7 +226,8 @@ def bad_flag_results(weights, tmp_path_factory):
   defaults = {'--images': f'{d}/images', '--weights': weights[1], '--resize': '64',
               '--crop': '64', '--output': f'{d}/f.npy'}
   cases = [with_flags({k: v for k, v in defaults.items()
-                       if k != '--images' or not any(f.startswith('--videos=') for f in flags)},
+                       if k != '--images' or not any(f.startswith(('--videos=', '--tfds='))
+                                                     for f in flags)},
                       flags, d) for flags, _ in BAD_FLAGS]
   return d, run_command_lines('mmcap.extract', cases, d)
 

@@ -9,7 +9,7 @@ are averaged. Grayscale, CMYK and RGBA images become RGB.
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from etils import epath
 import numpy as np
@@ -61,10 +61,14 @@ def of_karpathy_json(path: str, image_root: str) -> list[str]:
 
 
 def decode(path: tf.Tensor) -> tf.Tensor:
-  """An image file's RGB pixels, [H, W, 3] uint8. JPEGs are decoded with
+  """An image file's RGB pixels, [H, W, 3] uint8."""
+  return decode_contents(tf.io.read_file(path))
+
+
+def decode_contents(contents: tf.Tensor) -> tf.Tensor:
+  """A JPEG's or PNG's RGB pixels, [H, W, 3] uint8. JPEGs are decoded with
   libjpeg's accurate integer DCT (as PIL and OpenCV decode them), not
   TensorFlow's default fast one."""
-  contents = tf.io.read_file(path)
   return tf.cond(
       tf.io.is_jpeg(contents),
       lambda: tf.io.decode_jpeg(contents, channels=3, dct_method='INTEGER_ACCURATE'),
@@ -72,8 +76,8 @@ def decode(path: tf.Tensor) -> tf.Tensor:
   )
 
 
-def _crops(path: tf.Tensor, resize: int, crop: int, ten_crop: bool) -> tf.Tensor:
-  image = tf.image.resize(tf.cast(decode(path), tf.float32), [resize, resize])
+def _crops(contents: tf.Tensor, resize: int, crop: int, ten_crop: bool) -> tf.Tensor:
+  image = tf.image.resize(tf.cast(decode_contents(contents), tf.float32), [resize, resize])
   centre = (resize - crop) // 2
   if not ten_crop:
     return image[centre:centre + crop, centre:centre + crop]
@@ -83,29 +87,39 @@ def _crops(path: tf.Tensor, resize: int, crop: int, ten_crop: bool) -> tf.Tensor
   return tf.stack(crops + [c[:, ::-1] for c in crops])
 
 
-def batches(
-    paths: Sequence[str], resize: int, crop: int, ten_crop: bool, batch_size: int
-) -> Iterator[np.ndarray]:
-  """Crops of `paths` in order, [B, C, C, 3] (ten_crop: [B, 10, C, C, 3])
-  float32 RGB in 0..255; the last batch zero-padded to `batch_size`. A file
-  that does not decode is named in an InputError."""
-  ds = tf.data.Dataset.from_tensor_slices(list(paths)).map(
-      lambda p: _crops(p, resize, crop, ten_crop),
+def file_contents(paths: Sequence[str]) -> tf.data.Dataset:
+  """(encoded image, path) of each of `paths`, in order, for encoded_batches."""
+  return tf.data.Dataset.from_tensor_slices(list(paths)).map(
+      lambda path: (tf.io.read_file(path), path))
+
+
+def encoded_batches(
+    contents: tf.data.Dataset, count: int, resize: int, crop: int, ten_crop: bool,
+    batch_size: int, on_error: Callable[[int, int], None],
+) -> Iterator[tuple[np.ndarray, list[str]]]:
+  """Crops of the `count` encoded JPEGs or PNGs of `contents` ((bytes, name)
+  pairs), in order, [B, C, C, 3] (ten_crop: [B, 10, C, C, 3]) float32 RGB in
+  0..255, the last batch zero-padded to `batch_size`, with their names. An
+  image that does not decode calls `on_error(start, stop)` with its batch's
+  range, which raises InputError naming it."""
+  ds = contents.map(
+      lambda data, name: (_crops(data, resize, crop, ten_crop), name),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
   )
   shape = ([10] if ten_crop else []) + [crop, crop, 3]
   iterator = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
-  for start in range(0, len(paths), batch_size):
+  for start in range(0, count, batch_size):
     try:
-      batch = next(iterator)
+      batch, names = next(iterator)
     except tf.errors.OpError:
-      _raise_for_bad_file(paths[start:start + batch_size])
+      on_error(start, min(start + batch_size, count))
       raise
     padding = np.zeros((batch_size - len(batch), *shape), np.float32)
-    yield np.concatenate([batch, padding]) if len(padding) else batch
+    yield (np.concatenate([batch, padding]) if len(padding) else batch,
+           [name.decode() for name in names])
 
 
-def _raise_for_bad_file(paths: Sequence[str]) -> None:
+def raise_for_bad_file(paths: Sequence[str]) -> None:
   """Finds the first of `paths` that does not read or decode and names it."""
   for path in paths:
     if not epath.Path(path).is_file():
