@@ -264,13 +264,10 @@ def check_shards(dataset_dir: str, info: dict) -> None:
     sizes = entry.get('file_sizes') or [None] * len(entry['files'])
     for name, size in zip(entry['files'], sizes):
       path = os.path.join(dataset_dir, name)
+      if not epath.Path(path).is_file():
+        raise InputError(f'{path}: missing shard of split {split!r}; prepare the dataset again')
       try:
-        if not epath.Path(path).is_file():
-          raise FileNotFoundError(path)
         found = paths.size_and_mtime(path)[0]
-      except FileNotFoundError:
-        raise InputError(
-            f'{path}: missing shard of split {split!r}; prepare the dataset again') from None
       except paths.io_errors() as e:
         raise InputError(f'{path}: cannot read ({paths.reason(e)})') from None
       if size is not None and found != size:
