@@ -6,8 +6,8 @@ each, without paying for the imports each time.
   python tests/cli_driver.py MODULE CASES_JSON RESULTS_JSON
 
 CASES_JSON holds a list of argument lists; RESULTS_JSON receives, for each,
-{"status": exit status, "stderr": ..., "traceback": the uncaught exception
-or null}.
+{"status": exit status, "stdout": ..., "stderr": ..., "traceback": the
+uncaught exception or null}.
 """
 
 import importlib
@@ -22,11 +22,12 @@ from mmcap import errors
 
 def run(module, argv: list[str]) -> dict:
   """Runs `module`'s main on `argv` in a forked process."""
-  with tempfile.TemporaryFile('w+') as stderr, tempfile.TemporaryFile('w+') as report:
+  with (tempfile.TemporaryFile('w+') as stdout, tempfile.TemporaryFile('w+') as stderr,
+        tempfile.TemporaryFile('w+') as report):
     pid = os.fork()
     if pid == 0:
+      os.dup2(stdout.fileno(), 1)
       os.dup2(stderr.fileno(), 2)
-      os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
       sys.argv = [module.__name__, *argv]  # ml_collections finds overrides here
       status = 0
       try:
@@ -40,13 +41,15 @@ def run(module, argv: list[str]) -> dict:
       # The child ends here, without the second or so that tearing down an
       # interpreter with TensorFlow and JAX loaded takes.
       report.flush()
+      sys.stdout.flush()
       sys.stderr.flush()
       os._exit(status)  # pylint: disable=protected-access
     _, wait_status = os.waitpid(pid, 0)
-    stderr.seek(0)
-    report.seek(0)
+    for file in (stdout, stderr, report):
+      file.seek(0)
     return {
         'status': os.waitstatus_to_exitcode(wait_status),
+        'stdout': stdout.read(),
         'stderr': stderr.read(),
         'traceback': json.loads(report.read() or 'null'),
     }
@@ -55,6 +58,10 @@ def run(module, argv: list[str]) -> dict:
 def main() -> None:
   module_name, cases_path, results_path = sys.argv[1:]
   module = importlib.import_module(module_name)
+  # What entry points import only once at work, imported here once for all
+  # the cases, not once in each forked case.
+  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+  import tensorflow_datasets  # pylint: disable=g-import-not-at-top,unused-import
   with open(cases_path) as f:
     cases = json.load(f)
   results = [run(module, argv) for argv in cases]

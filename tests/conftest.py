@@ -126,7 +126,7 @@ def run_command_lines(module: str, cases: list[list[str]], directory,
                       env: dict | None = None) -> list[dict]:
   """Each command line of `module` run as its own process would run it, all
   from one process (tests/cli_driver.py), in the environment with `env`
-  added: its exit status, stderr and uncaught traceback (or None)."""
+  added: its exit status, stdout, stderr and uncaught traceback (or None)."""
   cases_file, results_file = os.path.join(directory, 'cases.json'), os.path.join(
       directory, 'results.json')
   with open(cases_file, 'w') as f:
@@ -160,3 +160,4 @@ def flickr8k_dataset(tmp_path_factory, flickr8k_images) -> str:
       images_per_shard=16,
   )
   return output_dir
+

@@ -13,7 +13,7 @@ from mmcap import fuse
 from mmcap import train
 from mmcap.errors import InputError
 
-from conftest import build_run, run_python
+from conftest import build_run, run_command_lines, run_python
 from test_configs import load as load_config
 from tiny_activity_config import get_config as tiny_config
 
@@ -112,34 +112,19 @@ def test_demo_fusion_is_at_least_as_good_as_the_better_stream(demo, model):
   assert results['fused_p0.50/accuracy'] >= better
 
 
-def test_fuse_command_writes_the_weights_asked_for(demo, tmp_path):
-  output = tmp_path / 'fused.json'
-  result = run_python('-m', 'mmcap.fuse', f'--rgb_workdir={demo["single_rgb"][0]}',
-                      f'--flow_workdir={demo["single_flow"][0]}', f'--output={output}')
-  assert result.returncode == 0, result.stderr[-3000:]
-  results = read(output)
-  assert {'fused_p0.50/accuracy', 'fused_p0.33/accuracy', 'rgb/accuracy',
-          'flow/accuracy'} <= set(results) and results['num_videos'] == 150
-  assert results == {'split': 'test', 'num_videos': 150,
-                     **fused(demo, 'single', (0.5, 0.333333))}
-  result = run_python('-m', 'mmcap.fuse', f'--rgb_workdir={demo["single_rgb"][0]}',
-                      f'--flow_workdir={demo["single_flow"][0]}', f'--output={output}',
-                      '--weights=0.7')
-  assert set(read(output)) >= {'fused_p0.70/accuracy'}
+# How each damaged flow stream is refused (test_fusing_runs_that_do_not_match).
+DAMAGES = {
+    'videos': r'cover different videos \(1 in one only',
+    'classes': 'different class lists',
+    'labels': 'give some videos different labels',
+    'stream': r"holds the 'rgb' stream, expected 'flow'",
+    'missing': r'probabilities_test.json: not found; train or evaluate',
+    'malformed': r'videos\[0\] is not \{"name", "label", "probabilities"\} with 15',
+}
 
 
-@pytest.mark.parametrize('damage, message', [
-    ('videos', r'cover different videos \(1 in one only'),
-    ('classes', 'different class lists'),
-    ('labels', 'give some videos different labels'),
-    ('stream', r"holds the 'rgb' stream, expected 'flow'"),
-    ('missing', r'probabilities_test.json: not found; train or evaluate'),
-    ('malformed', r'videos\[0\] is not \{"name", "label", "probabilities"\} with 15'),
-])
-def test_fusing_runs_that_do_not_match_is_one_line(demo, tmp_path, damage, message):
-  flow_dir = tmp_path / 'flow'
-  flow_dir.mkdir()
-  flow = read(os.path.join(demo['single_flow'][0], 'probabilities_test.json'))
+def damaged(flow: dict, damage: str) -> dict | None:
+  """The flow stream's probabilities file with `damage` (None: no file)."""
   if damage == 'videos':
     flow['videos'] = flow['videos'][1:]
   elif damage == 'classes':
@@ -150,15 +135,52 @@ def test_fusing_runs_that_do_not_match_is_one_line(demo, tmp_path, damage, messa
     flow['stream'] = 'rgb'
   elif damage == 'malformed':
     flow['videos'][0]['probabilities'] = flow['videos'][0]['probabilities'][:-1]
-  if damage != 'missing':
-    (flow_dir / 'probabilities_test.json').write_text(json.dumps(flow))
-  result = run_python('-m', 'mmcap.fuse', f'--rgb_workdir={demo["single_rgb"][0]}',
-                      f'--flow_workdir={flow_dir}', f'--output={tmp_path / "out.json"}')
-  assert result.returncode == 2
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
-  assert re.search(message, lines[0])
-  assert not (tmp_path / 'out.json').exists()
+  return None if damage == 'missing' else flow
+
+
+@pytest.fixture(scope='module')
+def fuse_results(demo, tmp_path_factory):
+  """`mmcap.fuse` on the single-frame streams, at its default weights and at
+  0.7, and with the flow stream damaged in each way of DAMAGES, all run by
+  one driver process: {case: (its --output, what the driver reported)}."""
+  root = tmp_path_factory.mktemp('fuse')
+  rgb, flow = demo['single_rgb'][0], demo['single_flow'][0]
+  cases = {'default': (flow, root / 'default.json', []),
+           'weights': (flow, root / 'weights.json', ['--weights=0.7'])}
+  for damage in DAMAGES:
+    flow_dir = root / damage
+    flow_dir.mkdir()
+    written = damaged(read(os.path.join(flow, 'probabilities_test.json')), damage)
+    if written is not None:
+      (flow_dir / 'probabilities_test.json').write_text(json.dumps(written))
+    cases[damage] = (flow_dir, flow_dir / 'out.json', [])
+  lines = [[f'--rgb_workdir={rgb}', f'--flow_workdir={flow_dir}', f'--output={output}', *flags]
+           for flow_dir, output, flags in cases.values()]
+  results = run_command_lines('mmcap.fuse', lines, root)
+  return {name: (case[1], result) for (name, case), result in zip(cases.items(), results)}
+
+
+def test_fuse_command_writes_the_weights_asked_for(demo, fuse_results):
+  output, result = fuse_results['default']
+  assert result['status'] == 0, result['stderr'][-3000:]
+  results = read(output)
+  assert {'fused_p0.50/accuracy', 'fused_p0.33/accuracy', 'rgb/accuracy',
+          'flow/accuracy'} <= set(results) and results['num_videos'] == 150
+  assert results == {'split': 'test', 'num_videos': 150,
+                     **fused(demo, 'single', (0.5, 0.333333))}
+  output, result = fuse_results['weights']
+  assert result['status'] == 0, result['stderr'][-3000:]
+  assert set(read(output)) >= {'fused_p0.70/accuracy'}
+
+
+@pytest.mark.parametrize('damage', list(DAMAGES))
+def test_fusing_runs_that_do_not_match_is_one_line(fuse_results, damage):
+  output, result = fuse_results[damage]
+  assert result['status'] == 2, result
+  lines = result['stderr'].strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: '), result['stderr']
+  assert re.search(DAMAGES[damage], lines[0])
+  assert not output.exists()
 
 
 def test_resume_is_exact(tmp_path):

@@ -5,17 +5,40 @@ import os
 import re
 import subprocess
 
-from conftest import REPO, run_python
+import pytest
+
+from conftest import REPO, run_command_lines, run_python
+
+# Each case's command line ({d}: the directory of the outputs). The table
+# case reads the CPU case's output, so it comes after it.
+CASES = {
+    # One model: every model's rows build (test_every_benchmarked_model_builds).
+    'cpu': ['--size=cpu', '--models=lrcn_2f', '--benchmarks=train,decode,retrieval,extract',
+            '--steps=1', '--warmup=0', '--beam_sizes=1,3', '--unroll=1',
+            '--output={d}/cpu.jsonl'],
+    'table': ['--table={d}/cpu.jsonl'],
+    's2vt': ['--size=cpu', '--models=s2vt', '--benchmarks=train,decode', '--steps=1',
+             '--warmup=0', '--beam_sizes=3', '--output={d}/s2vt.jsonl'],
+    'pipeline': ['--size=cpu', '--benchmarks=pipeline', '--models=',
+                 '--output={d}/pipeline.jsonl'],
+}
 
 
-def test_cpu_benchmark_runs_and_reports(tmp_path):
-  output = tmp_path / 'bench.jsonl'
-  # One model: every model's rows build (test_every_benchmarked_model_builds).
-  result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--models=lrcn_2f',
-                      '--benchmarks=train,decode,retrieval,extract', '--steps=1', '--warmup=0',
-                      '--beam_sizes=1,3', '--unroll=1', f'--output={output}')
-  assert result.returncode == 0, result.stderr[-3000:]
-  lines = [json.loads(line) for line in output.read_text().splitlines()]
+@pytest.fixture(scope='module')
+def ran(tmp_path_factory):
+  """Each case's (result, its JSON lines), all run by one driver process."""
+  root = tmp_path_factory.mktemp('benchmark')
+  lines = [[arg.format(d=root) for arg in args] for args in CASES.values()]
+  results = run_command_lines('mmcap.benchmark', lines, root)
+  for name, result in zip(CASES, results):
+    assert result['status'] == 0, (name, result['stderr'][-3000:])
+  rows = {name: [json.loads(line) for line in (root / f'{name}.jsonl').read_text().splitlines()]
+          for name in ('cpu', 's2vt', 'pipeline')}
+  return {name: (result, rows.get(name)) for name, result in zip(CASES, results)}
+
+
+def test_cpu_benchmark_runs_and_reports(ran):
+  result, lines = ran['cpu']
   kinds = [(r['benchmark'], r['model']) for r in lines]
   assert kinds == [('train', 'lrcn_2f'), ('decode', 'lrcn_2f'), ('decode', 'lrcn_2f'),
                    ('retrieval', 'lrcn_2f'), ('extract', 'vgg16')]
@@ -27,21 +50,15 @@ def test_cpu_benchmark_runs_and_reports(tmp_path):
   assert 'captions_per_s' in lines[1] and 'pairs_per_s' in lines[3]
   assert lines[4]['images_per_s'] > 0 and lines[4]['crop'] == 64
   # Then every row again in one Markdown table, and the same from the file.
-  table = result.stdout.splitlines()[-7:]
+  table = result['stdout'].splitlines()[-7:]
   assert table[0].startswith('| benchmark | model ') and set(table[1]) == set('|- ')
-  again = run_python('-m', 'mmcap.benchmark', f'--table={output}')
-  assert again.returncode == 0 and again.stdout.splitlines() == table
+  assert ran['table'][0]['stdout'].splitlines() == table
   # XLA's account of the memory of each row's step, call or retrieval block.
   assert all(r['xla_memory_gb'] > 0 for r in lines)
 
 
-def test_s2vt_rows_and_its_closed_form_flops(tmp_path):
-  output = tmp_path / 'bench.jsonl'
-  result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--models=s2vt',
-                      '--benchmarks=train,decode', '--steps=1', '--warmup=0',
-                      '--beam_sizes=3', f'--output={output}')
-  assert result.returncode == 0, result.stderr[-3000:]
-  train, beam = [json.loads(line) for line in output.read_text().splitlines()]
+def test_s2vt_rows_and_its_closed_form_flops(ran):
+  train, beam = ran['s2vt'][1]
   assert (train['benchmark'], beam['benchmark'], beam['beam_size']) == ('train', 'decode', 3)
   assert 1.0 < train['xla_gflops_per_step'] / train['closed_form_gflops_per_step'] < 1.05
   assert beam['captions_per_s'] > 0
@@ -63,12 +80,8 @@ def test_compare_without_torch_is_one_line():
       'error: --compare=torch: PyTorch is not installed (pip install "mmcap[compare]")')
 
 
-def test_pipeline_benchmark(tmp_path):
-  output = tmp_path / 'bench.jsonl'
-  result = run_python('-m', 'mmcap.benchmark', '--size=cpu', '--benchmarks=pipeline',
-                      '--models=', f'--output={output}')
-  assert result.returncode == 0, result.stderr[-3000:]
-  row = json.loads(output.read_text())
+def test_pipeline_benchmark(ran):
+  (row,) = ran['pipeline'][1]
   assert row['examples_per_s'] > 0
   assert row['first_batch_s'] > 0 and row['resumed_first_batch_s'] > 0
   assert row['resume_skip_batches'] == 1000

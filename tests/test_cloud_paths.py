@@ -107,8 +107,10 @@ def test_prepare_train_resume_and_caption_with_everything_in_a_bucket(
             '--config.dataset.dir=gs://bucket/prepared']
   local_run = [TINY, f'--workdir={tmp_path}/run', '--config.dataset.source=prepared',
                f'--config.dataset.dir={flickr8k_dataset}', '--config.num_train_steps=6']
+  evaluate_none = ['--config.best_metric=', *(f'--config.evals.{name}.enabled=False' for name in (
+      'val_perplexity', 'test_captions', 'test_perplexity'))]
   cases = [
-      gs_run + ['--config.num_train_steps=4'],
+      gs_run + ['--config.num_train_steps=4', *evaluate_none],  # the resumed run evaluates
       gs_run + ['--config.num_train_steps=6'],
       local_run,
       gs_run + ['--mode=caption', '--split=test', '--output=gs://bucket/captions.json'],

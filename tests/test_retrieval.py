@@ -108,6 +108,9 @@ def test_demo_retrieval_far_above_random_from_the_command_line(tmp_path):
   config.model.embed_dim, config.model.hidden_dim = 32, 64
   config.batch_size, config.num_train_steps = 32, 300
   config.checkpoint_every_steps = config.log_every_steps = 300
+  config.best_metric = ''
+  for evaluator in config.evals.values():  # the command line evaluates
+    evaluator.enabled = False
   train.train_and_evaluate(config, str(tmp_path))
   result = run_python(
       '-m', 'mmcap.main', '--config=tests/tiny_config.py', f'--workdir={tmp_path}',
