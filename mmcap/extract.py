@@ -55,7 +55,7 @@ from mmcap.core.placement import Placement
 from mmcap.data import image_files
 from mmcap.data import prepared
 from mmcap.data import sources
-from mmcap.data import tfds_images
+from mmcap.data import tfds_source
 from mmcap.errors import InputError, WriteError
 from mmcap.files import (absolute, atomic_write, check_output_path, io_errors, reason,
                          size_and_mtime)
@@ -188,7 +188,7 @@ def file_rows(paths: list[str]) -> Rows:
       lambda start, stop: image_files.raise_for_bad_file(paths[start:stop]))
 
 
-def tfds_rows(split: tfds_images.Split) -> Rows:
+def tfds_rows(split: tfds_source.Split) -> Rows:
   """A TFDS split's images as rows."""
   def on_error(start, stop):
     raise InputError(f'--tfds={split.dataset}: an image of examples {start} to {stop - 1} of'
@@ -246,7 +246,7 @@ def extract_images(extract, params, placement, rows: Rows, output: str) -> None:
   if len(features) != rows.count or len(names) != rows.count:
     raise InputError(f'{parts_dir}: holds {len(features)} rows and {len(names)} names for'
                      f' {rows.count} images; remove it and extract again')
-  names_file = output[:-len('.npy')] + '.names.txt'
+  names_file = sources.names_path(output)
   with atomic_write(names_file, 'w') as f:
     f.write(''.join(name + '\n' for name in names))
   with atomic_write(output, 'wb') as f:
@@ -286,7 +286,7 @@ def main(argv: list[str]) -> None:
   elif _KARPATHY_JSON.value is not None:
     rows = file_rows(image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value))
   elif _TFDS.value is not None:
-    rows = tfds_rows(tfds_images.open_split(
+    rows = tfds_rows(tfds_source.open_split(
         _TFDS.value, _TFDS_SPLIT.value, _TFDS_DATA_DIR.value, _TFDS_IMAGE_FIELD.value))
   else:
     videos = image_files.video_frames(_VIDEOS.value)

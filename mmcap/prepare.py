@@ -5,10 +5,15 @@ r"""Prepares a captioning dataset for training from files users already have.
 
 Captions come from a Karpathy-splits JSON (--karpathy_json), from the raw
 Flickr8k text release (--flickr8k_dir, holding Flickr8k.token.txt and the
-Flickr_8k.*Images.txt split lists) or from the IAPR TC-12 release
+Flickr_8k.*Images.txt split lists), from the IAPR TC-12 release
 (--iaprtc12_dir, holding annotations_complete_eng/, with the split lists
---iaprtc12_train_list and --iaprtc12_test_list; mmcap/data/iaprtc12.py). Features are a .npy of shape (N, D), row =
-imgid, or neuraltalk's vgg_feats.mat with `feats` of shape (D, N). The output
+--iaprtc12_train_list and --iaprtc12_test_list; mmcap/data/iaprtc12.py) or
+from a TensorFlow Datasets caption dataset already prepared on disk
+(--tfds=coco_captions: Karpathy's splits of COCO; --tfds_splits,
+--tfds_data_dir). Features are a .npy of shape (N, D), row = imgid, or
+neuraltalk's vgg_feats.mat with `feats` of shape (D, N); with --tfds, the
+.npy of `mmcap.extract --tfds`, whose rows are found by the image names it
+writes beside it (feats.names.txt). The output
 directory (TFRecord shards, vocab.json, metadata.json, TFDS metadata; schema in
 mmcap/data/records.py) is what a config's `dataset.dir` points at. It is
 written completely or not at all: a dataset that cannot train (no word to
@@ -23,6 +28,7 @@ from mmcap.data import iaprtc12
 from mmcap.data import prepared
 from mmcap.data import records
 from mmcap.data import sources
+from mmcap.data import tfds_source
 from mmcap.errors import InputError
 
 _KARPATHY_JSON = flags.DEFINE_string(
@@ -39,6 +45,16 @@ _IAPRTC12_TRAIN_LIST = flags.DEFINE_string(
 )
 _IAPRTC12_TEST_LIST = flags.DEFINE_string(
     'iaprtc12_test_list', None, 'IAPR TC-12: the test images, one DIR/ID per line.'
+)
+_TFDS = flags.DEFINE_string(
+    'tfds', None, 'A TFDS caption dataset prepared on disk (coco_captions), read offline.'
+)
+_TFDS_SPLITS = flags.DEFINE_list(
+    'tfds_splits', ['train', 'restval', 'val', 'test'],
+    "--tfds: the splits to prepare (TFDS's names; slices such as train[:1000] too)."
+)
+_TFDS_DATA_DIR = flags.DEFINE_string(
+    'tfds_data_dir', None, "--tfds: TFDS's data directory (default: TFDS's own)."
 )
 _FEATURES = flags.DEFINE_string(
     'features', None, 'Image features: .npy (N, D) or vgg_feats.mat (D, N).'
@@ -65,9 +81,11 @@ flags.mark_flags_as_required(['features', 'output_dir'])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise InputError(f'unexpected arguments: {argv[1:]}')
-  sources_given = [f for f in (_KARPATHY_JSON, _FLICKR8K_DIR, _IAPRTC12_DIR) if f.value is not None]
+  sources_given = [f for f in (_KARPATHY_JSON, _FLICKR8K_DIR, _IAPRTC12_DIR, _TFDS)
+                   if f.value is not None]
   if len(sources_given) != 1:
-    raise InputError('give exactly one of --karpathy_json, --flickr8k_dir and --iaprtc12_dir')
+    raise InputError(
+        'give exactly one of --karpathy_json, --flickr8k_dir, --iaprtc12_dir and --tfds')
   lists_given = {f.value is not None for f in (_IAPRTC12_TRAIN_LIST, _IAPRTC12_TEST_LIST)}
   if lists_given != {_IAPRTC12_DIR.value is not None}:
     raise InputError(
@@ -79,6 +97,10 @@ def main(argv: list[str]) -> None:
   if _KARPATHY_JSON.value:
     captions_path = _KARPATHY_JSON.value
     images = sources.read_karpathy_json(captions_path)
+  elif _TFDS.value:
+    captions_path = f'--tfds={_TFDS.value}'
+    images = tfds_source.read_captions(_TFDS.value, _TFDS_SPLITS.value, _TFDS_DATA_DIR.value,
+                                       sources.read_feature_rows(_FEATURES.value))
   elif _IAPRTC12_DIR.value:
     captions_path = _IAPRTC12_DIR.value
     images = iaprtc12.read_iaprtc12(

@@ -161,3 +161,30 @@ def flickr8k_dataset(tmp_path_factory, flickr8k_images) -> str:
   )
   return output_dir
 
+
+def write_coco_captions(data_dir, splits: dict[str, list[dict]]) -> None:
+  """TFDS's coco_captions as `tfds build` leaves it in `data_dir` (its real
+  features, objects left empty), holding for each split its examples, each
+  {'picture': uint8 [H, W, 3], 'filename', 'id', 'texts': [caption, ...]}."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = tfds.builder('coco_captions', data_dir=str(data_dir))
+  features = builder.info.features
+  directory = os.path.join(str(data_dir), 'coco_captions', '2014', str(builder.version))
+  os.makedirs(directory)
+  no_objects = {'area': np.zeros([0], np.int64), 'bbox': np.zeros([0, 4], np.float32),
+                'id': np.zeros([0], np.int64), 'is_crowd': np.zeros([0], bool),
+                'label': np.zeros([0], np.int64)}
+  sentid = 0
+  for split, examples in splits.items():
+    path = os.path.join(directory, f'coco_captions-{split}.tfrecord-00000-of-00001')
+    with tf.io.TFRecordWriter(path) as writer:
+      for example in examples:
+        ids = list(range(sentid, sentid + len(example['texts'])))
+        sentid += len(ids)
+        writer.write(features.serialize_example({
+            'image': example['picture'], 'image/filename': example['filename'],
+            'image/id': example['id'], 'objects': no_objects,
+            'captions': {'text': example['texts'], 'id': ids}}))
+  tfds.folder_dataset.write_metadata(data_dir=directory, features=features, check_data=False)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from conftest import REPO, run_command_lines
+from conftest import REPO, run_command_lines, write_coco_captions
 
 DIM = 4
 NOT_UTF8 = b'\xff\xfe not utf-8 \xc3\x28\n'
@@ -25,6 +25,12 @@ EXISTING = '{root}/existing'
 A_FILE = '{root}/a_file'
 LONG_NAME = '{root}/' + 'x' * 300
 COMMON_FILES = {'existing/keep': 'kept', 'a_file': 'a file, not a directory'}
+
+
+# The feature rows' names of the --tfds cases (the replica holds a, b, c).
+COCO_NAMES = {'features': ['c.jpg', 'a.jpg', 'b.jpg'], 'missing_row': ['a.jpg', 'b.jpg'],
+              'extra_row': ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'],
+              'twice': ['a.jpg', 'a.jpg', 'c.jpg']}
 
 
 def image(imgid: int, split: str, **changed) -> dict:
@@ -128,9 +134,21 @@ IMAGE_FILES = {
     'feats_3d.mat': {'feats': np.ones((DIM, 3, 2))},
     'feats_strings.mat': {'feats': np.array(['abcd'] * 3)},
     'features_dir/': None,
+    'coco_tfds': lambda path: write_coco_captions(path, {
+        split: [{'picture': np.zeros((8, 8, 3), np.uint8), 'filename': name, 'id': 7,
+                 'texts': ['A dog runs.']}]
+        for split, name in (('train', 'a.jpg'), ('val', 'b.jpg'), ('test', 'c.jpg'))}),
+    **{f'coco_{name}.npy': np.ones((len(names), DIM), np.float32)
+       for name, names in COCO_NAMES.items()},
+    **{f'coco_{name}.names.txt': ''.join(n + '\n' for n in names)
+       for name, names in COCO_NAMES.items()},
     **COMMON_FILES,
 }
 R = '{root}'
+# --tfds=coco_captions from a replica on disk, with features named as
+# mmcap.extract names them.
+TFDS = {'karpathy_json': None, 'tfds': 'coco_captions', 'tfds_data_dir': f'{R}/coco_tfds',
+        'features': f'{R}/coco_features.npy', 'tfds_splits': 'train,val,test'}
 IMAGE_CASES = [
     ('karpathy_json_missing', {'karpathy_json': f'{R}/none.json'}, f'{R}/none.json'),
     ('karpathy_json_not_json', {'karpathy_json': f'{R}/not.json'}, f'{R}/not.json'),
@@ -181,6 +199,23 @@ IMAGE_CASES = [
        ]],
     ('iaprtc12_dir_without_lists', {'karpathy_json': None, 'iaprtc12_dir': f'{R}/iapr'},
      '--iaprtc12_train_list'),
+    ('tfds_unknown_dataset', {**TFDS, 'tfds': 'no_such_dataset_x'},
+     '--tfds=no_such_dataset_x: no TFDS dataset of that name'),
+    ('tfds_not_prepared', {**TFDS, 'tfds_data_dir': f'{R}/features_dir'},
+     f'--tfds=coco_captions: not prepared in {R}/features_dir/coco_captions/2014/1.1.0'),
+    ('tfds_not_a_caption_dataset', {**TFDS, 'tfds': 'mnist'}, "--tfds=mnist: no 'captions'"),
+    ('tfds_features_without_names', {**TFDS, 'features': f'{R}/features.npy'},
+     f'{R}/features.names.txt: names file of {R}/features.npy not found'),
+    ('tfds_image_without_a_row', {**TFDS, 'features': f'{R}/coco_missing_row.npy'},
+     "image 'c.jpg' of split test has no row in the features"),
+    ('tfds_row_without_an_image', {**TFDS, 'features': f'{R}/coco_extra_row.npy'},
+     'the features hold 4 rows, the splits train,val,test 3 images'),
+    ('tfds_row_named_twice', {**TFDS, 'features': f'{R}/coco_twice.npy'},
+     f'{R}/coco_twice.names.txt: names a row twice'),
+    ('tfds_split_unknown_name', {**TFDS, 'tfds_splits': 'train,dev'}, '--tfds_splits=dev'),
+    ('tfds_split_not_in_dataset', {**TFDS, 'tfds_splits': 'train,val,test,restval'},
+     '--tfds_splits=restval: not a split of coco_captions'),
+    ('tfds_and_karpathy_json', {**TFDS, 'karpathy_json': f'{R}/captions.json'}, '--tfds'),
     ('both_caption_sources', {'flickr8k_dir': f'{R}/flickr_ok'}, '--karpathy_json'),
     ('no_caption_source', {'karpathy_json': None}, '--karpathy_json'),
     ('features_flag_missing', {'features': None}, '--features'),

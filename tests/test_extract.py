@@ -3,6 +3,7 @@ equal to Keras's VGG on the same weights; resumable; bad files named."""
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +12,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from mmcap.data import image_files
-from mmcap.data import tfds_images
+from mmcap.data import sources
+from mmcap.data import tfds_source
 from mmcap.errors import InputError
 
-from conftest import run_command_lines, run_python, with_flags
+from conftest import FLICKR8K_DIR, run_command_lines, run_python, with_flags, write_coco_captions
 from test_vgg import SMALL, keras_vgg, real_looking_images, save_legacy_h5
 
 keras = pytest.importorskip('keras')
@@ -154,7 +156,7 @@ with tfds.testing.mock_data(num_examples=5):
 
 def test_a_tfds_split_gives_the_features_of_its_images_as_files(weights, tmp_path):
   with tfds.testing.mock_data(num_examples=5):
-    split = tfds_images.open_split('tf_flowers', 'train', None, 'image')
+    split = tfds_source.open_split('tf_flowers', 'train', None, 'image')
     examples = list(split.images(0, split.num_examples).as_numpy_iterator())
   (tmp_path / 'images').mkdir()
   for encoded, name in examples:  # the pixels mmcap decodes from them, as image files
@@ -186,14 +188,57 @@ def test_a_prepared_tfds_split_is_read_in_order_with_its_file_names(tmp_path):
       w.write(features.serialize_example({'image': picture, 'image/filename': name}))
   tfds.folder_dataset.write_metadata(data_dir=directory, features=features, check_data=False)
 
-  split = tfds_images.open_split('tiny_images', 'train', str(tmp_path), 'image')
+  split = tfds_source.open_split('tiny_images', 'train', str(tmp_path), 'image')
   assert split.num_examples == 3 and split.name_field == 'image/filename'
   found = list(split.images(1, 3).as_numpy_iterator())
   assert [name.decode() for _, name in found] == names[1:]
   np.testing.assert_array_equal(image_files.decode_contents(found[0][0]).numpy(), pictures[1])
-  assert tfds_images.open_split('tiny_images', 'train[1:]', str(tmp_path), 'image').num_examples == 2
+  assert tfds_source.open_split('tiny_images', 'train[1:]', str(tmp_path), 'image').num_examples == 2
   with pytest.raises(InputError, match='--tfds_split=dev: not a split of tiny_images'):
-    tfds_images.open_split('tiny_images', 'dev', str(tmp_path), 'image')
+    tfds_source.open_split('tiny_images', 'dev', str(tmp_path), 'image')
+
+
+def test_three_commands_from_tfds_coco_captions(weights, tmp_path):
+  """coco_captions as `tfds build` leaves it (a replica on disk, holding
+  real Flickr8k captions) -> extract -> prepare: every prepared image has
+  its own feature row, its captions tokenized as a Karpathy JSON's, its
+  split and COCO's id."""
+  texts = {}
+  for line in (Path(FLICKR8K_DIR) / 'Flickr8k.token.txt').read_text().splitlines():
+    name, text = line.split('\t')
+    texts.setdefault(name.split('#')[0], []).append(text)
+  pictures = iter(real_looking_images(8, 64).astype(np.uint8))
+  coco_ids = iter(range(9000, 9008))
+  splits = {}
+  for split, listed, count in (('train', 'train', 4), ('val', 'dev', 2), ('test', 'test', 2)):
+    names = (Path(FLICKR8K_DIR) / f'Flickr_8k.{listed}Images.txt').read_text().split()[:count]
+    splits[split] = [{'picture': next(pictures), 'filename': name, 'id': next(coco_ids),
+                      'texts': texts[name]} for name in names]
+  write_coco_captions(tmp_path / 'tfds', splits)
+  tfds_flags = ['--tfds=coco_captions', f'--tfds_data_dir={tmp_path}/tfds']
+  result = extract(*tfds_flags, '--tfds_split=train+val+test', f'--output={tmp_path}/feats.npy',
+                   f'--weights={weights[1]}', '--resize=64', '--crop=64', '--layer=fc7')
+  assert result.returncode == 0, result.stderr[-3000:]
+  result = run_python('-m', 'mmcap.prepare', *tfds_flags, '--tfds_splits=train,val,test',
+                      f'--features={tmp_path}/feats.npy', f'--output_dir={tmp_path}/prepared',
+                      '--min_word_count=1')
+  assert result.returncode == 0, result.stderr[-3000:]
+
+  features = np.load(tmp_path / 'feats.npy')
+  rows = (tmp_path / 'feats.names.txt').read_text().splitlines()
+  builder = tfds.builder_from_directory(str(tmp_path / 'prepared'))
+  for split, examples in splits.items():
+    prepared = {e['image']['filename'].decode(): e
+                for e in tfds.as_numpy(builder.as_dataset(split=split))}
+    assert sorted(prepared) == sorted(e['filename'] for e in examples)
+    for example in examples:
+      image, caption = prepared[example['filename']]['image'], prepared[example['filename']]['caption']
+      row = rows.index(example['filename'])
+      assert image['id'] == row and image['result_id'] == example['id']
+      np.testing.assert_array_equal(image['feature'], features[row])
+      assert [t.decode() for t in caption['text']] == [
+          ' '.join(sources.tokenize(text)) for text in example['texts']]
+  assert len(np.unique(features, axis=0)) == 8  # eight pictures, eight rows
 
 
 BAD_FLAGS = [

@@ -200,6 +200,22 @@ def read_flickr8k_text(directory: str) -> list[Image]:
   return images
 
 
+def names_path(features_path: str) -> str:
+  """The file beside a features .npy that names its rows, one per line, as
+  `mmcap.extract` writes it: feats.npy -> feats.names.txt."""
+  return features_path.removesuffix('.npy') + '.names.txt'
+
+
+def read_feature_rows(features_path: str) -> dict[str, int]:
+  """{image name: its row} from the names file beside `features_path`."""
+  path = names_path(features_path)
+  names = [line for _, line in text_lines(path, f'names file of {features_path}')]
+  rows = {name: row for row, name in enumerate(names)}
+  if len(rows) != len(names):
+    raise InputError(f'{path}: names a row twice; each name must be one image\'s')
+  return rows
+
+
 def read_npy(path: str, missing: str) -> np.ndarray:
   """A .npy file's array of numbers, memory-mapped. Its header is checked
   against the file's size first, so a truncated file, or one whose header

@@ -1,0 +1,160 @@
+"""TensorFlow Datasets splits as mmcap's sources: the images of a split, for
+`mmcap.extract --tfds` (each example's encoded image, undecoded: mmcap
+decodes and crops it as it does image files, and a name for it, in the
+split's stored order), and the captions of a caption dataset such as
+coco_captions, for `mmcap.prepare --tfds`.
+
+Nothing is downloaded: the dataset must have been prepared already (`tfds
+build NAME`, or tfds.load with download=True), in --tfds_data_dir or TFDS's
+default data directory.
+"""
+
+import dataclasses
+from typing import Any
+
+import tensorflow as tf
+
+from mmcap.data import sources
+from mmcap.errors import InputError
+
+# Fields that name an example's image, the first one present is used:
+# coco_captions' image/filename, the file_name of imagenet2012 and others.
+NAME_FIELDS = ('image/filename', 'file_name', 'filename')
+# A caption dataset's fields, as coco_captions has them: a sequence of
+# captions, each a text (and an id), and the image's id for results files.
+CAPTIONS_FIELD, IMAGE_ID_FIELD = 'captions', 'image/id'
+# TFDS split names that are not mmcap's (sources.SPLITS).
+SPLIT_NAMES = {'validation': 'val'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+  """One split of a prepared TFDS image dataset."""
+
+  dataset: str  # as given: NAME, NAME/CONFIG or NAME:VERSION
+  version: str
+  split: str
+  num_examples: int
+  examples: tf.data.Dataset  # the examples, the image field undecoded
+  image_field: str
+  name_field: str | None  # None: examples are named by their index
+
+  def images(self, start: int, stop: int) -> tf.data.Dataset:
+    """(encoded image, name) of examples start to stop - 1."""
+    def pair(index, example):
+      name = (example[self.name_field] if self.name_field
+              else tf.strings.as_string(index))
+      return example[self.image_field], name
+
+    return self.examples.enumerate().skip(start).take(stop - start).map(pair)
+
+
+def _builder(dataset: str, data_dir: str | None) -> Any:
+  """The TFDS builder of `dataset`; InputError if TFDS has none of that name."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  try:
+    return tfds.builder(dataset, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise InputError(
+        f'--tfds={dataset}: no TFDS dataset of that name (tfds.list_builders() names them)'
+    ) from None
+
+
+def _examples(builder: Any, dataset: str, split: str, flag: str, decoders: Any) -> tf.data.Dataset:
+  """The split's examples in their stored order; InputError if the dataset
+  is not prepared or has no such split (named by `flag`)."""
+  try:
+    examples = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
+  except AssertionError:  # TFDS's way of saying that the data is not there
+    raise InputError(
+        f'--tfds={dataset}: not prepared in {builder.data_dir}; mmcap downloads nothing:'
+        f' prepare it first (tfds build {dataset.split(":")[0]} --data_dir=DIR), then give'
+        ' --tfds_data_dir=DIR'
+    ) from None
+  except ValueError as e:  # an unknown split, or a bad slice of one
+    raise InputError(
+        f'{flag}={split}: not a split of {dataset} ({" ".join(str(e).split())[:200]})'
+    ) from None
+  if int(examples.cardinality()) < 1:
+    raise InputError(f'{flag}={split}: no examples in {dataset} (or an unknown count)')
+  return examples
+
+
+def open_split(dataset: str, split: str, data_dir: str | None, image_field: str) -> Split:
+  """The split `split` of the TFDS dataset `dataset`; InputError if there is
+  no such dataset, split or image field, or if it is not prepared."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = _builder(dataset, data_dir)
+  features = builder.info.features
+  if image_field not in features or not isinstance(features[image_field], tfds.features.Image):
+    raise InputError(
+        f'--tfds={dataset}: no image field {image_field!r} (its fields: {sorted(features)});'
+        ' give --tfds_image_field')
+  examples = _examples(builder, dataset, split, '--tfds_split',
+                       {image_field: tfds.decode.SkipDecoding()})
+  name_field = next((f for f in NAME_FIELDS if f in features), None)
+  return Split(dataset, str(builder.version), split, int(examples.cardinality()), examples,
+               image_field, name_field)
+
+
+def read_captions(dataset: str, splits: list[str], data_dir: str | None,
+                  rows: dict[str, int]) -> list[sources.Image]:
+  """The images of `splits` of the TFDS caption dataset `dataset`, each with
+  its captions tokenized as sources.tokenize does, its row in the features
+  found by its file name in `rows` (`mmcap.extract --tfds`'s names), and
+  its image/id (COCO's id) for results files. InputError for a dataset
+  without captions or file names, an unknown split, or an image without a
+  feature row (or a row without an image)."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = _builder(dataset, data_dir)
+  features = builder.info.features
+  captions = features[CAPTIONS_FIELD] if CAPTIONS_FIELD in features else None
+  if not (isinstance(captions, tfds.features.Sequence)
+          and isinstance(captions.feature, tfds.features.FeaturesDict)
+          and 'text' in captions.feature):
+    raise InputError(
+        f'--tfds={dataset}: no {CAPTIONS_FIELD!r} field of texts (its fields:'
+        f' {sorted(features)}); prepare reads caption datasets such as coco_captions')
+  name_field = next((f for f in NAME_FIELDS if f in features), None)
+  if name_field is None:
+    raise InputError(f'--tfds={dataset}: no file name field ({", ".join(NAME_FIELDS)}) to'
+                     ' find each image\'s feature row by')
+  # The images stay encoded: they are not what prepare reads.
+  decoders = {field: tfds.decode.SkipDecoding() for field, feature in features.items()
+              if isinstance(feature, tfds.features.Image)}
+  images, seen, next_sentid = [], set(), 0
+  for split in splits:
+    mmcap_split = SPLIT_NAMES.get(split.split('[')[0], split.split('[')[0])
+    if mmcap_split not in sources.SPLITS:
+      raise InputError(f'--tfds_splits={split}: expected TFDS splits named one of'
+                       f' {sources.SPLITS} (or validation), a slice such as train[:100] too')
+    examples = _examples(builder, dataset, split, '--tfds_splits', decoders)
+    for example in examples.as_numpy_iterator():
+      name = example[name_field].decode()
+      where = f'--tfds={dataset}: image {name!r} of split {split}'
+      if name not in rows:
+        raise InputError(f'{where} has no row in the features (extract them with --tfds_split'
+                         ' naming every split given here)')
+      if name in seen:
+        raise InputError(f'{where} comes twice (a split given twice?)')
+      seen.add(name)
+      sentences = tuple(sources.tokenize(text.decode())
+                        for text in example[CAPTIONS_FIELD]['text'])
+      if not sentences or not all(sentences):
+        raise InputError(f'{where} has no captions, or a caption without a word')
+      ids = example[CAPTIONS_FIELD].get('id')  # else numbered in reading order
+      sentids = (tuple(int(i) for i in ids) if ids is not None
+                 else tuple(range(next_sentid, next_sentid + len(sentences))))
+      next_sentid += len(sentences)
+      images.append(sources.Image(
+          imgid=rows[name], filename=name, split=mmcap_split, sentences=sentences,
+          sentids=sentids,
+          image_id=int(example[IMAGE_ID_FIELD]) if IMAGE_ID_FIELD in example else rows[name]))
+  if len(images) != len(rows):
+    raise InputError(f'--tfds={dataset}: the features hold {len(rows)} rows, the splits'
+                     f' {",".join(splits)} {len(images)} images: extract the features of'
+                     ' exactly these splits')
+  return images
