@@ -60,8 +60,8 @@ def main() -> None:
   module = importlib.import_module(module_name)
   # What entry points import only once at work, imported here once for all
   # the cases, not once in each forked case.
-  import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
-  import tensorflow_datasets  # pylint: disable=g-import-not-at-top,unused-import
+  for name in ('tensorflow', 'tensorflow_datasets'):
+    importlib.import_module(name)
   with open(cases_path) as f:
     cases = json.load(f)
   results = [run(module, argv) for argv in cases]
