@@ -52,6 +52,10 @@ def tiny_config() -> ml_collections.ConfigDict:
   config.model.hidden_dim = 16
   config.model.multimodal_dim = 16
   config.model.dropout = 0.1
+  # Rolled: the default, fully unrolled recurrence compiles twice as slowly
+  # on CPU and computes the same numbers (test_models); configs/demo.py's
+  # runs (test_cli, make demo) keep it unrolled.
+  config.model.unroll = 1
   config.optimizer.name = 'adam'
   config.optimizer.learning_rate = 1e-2
   config.batch_size = 8
