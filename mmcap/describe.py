@@ -90,6 +90,7 @@ class Describer:
         self.config.dataset.shuffle_buffer, seed=self.config.seed,
         skip_batches=skip_batches, process_index=jax.process_index(),
         process_count=jax.process_count(),
+        per_process_shards=self.config.dataset.per_process_shards,
     )
 
   def eval_batches(self, split: str, per_caption: bool) -> Iterator[Batch]:

@@ -1,13 +1,16 @@
+import collections
 import itertools
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mmcap.data import order
 from mmcap.data import pipeline
 from mmcap.data import records
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
+from mmcap.errors import InputError
 
 
 def load(dataset_dir):
@@ -85,6 +88,42 @@ def test_process_shares_of_train_batches_make_the_one_process_batches(flickr8k_d
     for name in ('features', 'inputs', 'targets', 'image_id'):
       np.testing.assert_array_equal(
           np.concatenate([share[step][name] for share in shares]), batch[name])
+
+
+def test_per_process_shards_read_their_own_shards_and_resume_in_place(flickr8k_dataset):
+  """With per_process_shards, process p of 2 reads shards p, p + 2, ...
+  only: a pass of its stream is each caption of those shards once;
+  skipping resumes in place; one process reads the default stream."""
+  info, _ = load(flickr8k_dataset)
+  examples = pipeline.images(flickr8k_dataset, info)
+  files, counts = examples.files(['train']), examples.file_captions(['train'])
+  assert len(files) == 3  # 40 training images in shards of at most 16
+
+  def batches(process_index, process_count, skip=0, count=30, own_shards=True):
+    return list(itertools.islice(pipeline.train_batches(
+        examples, ['train'], batch_size=5, max_steps=8, shuffle_buffer=50, seed=3,
+        skip_batches=skip, process_index=process_index, process_count=process_count,
+        per_process_shards=own_shards), count))
+
+  for process in range(2):
+    shards = range(process, 3, 2)
+    read = batches(process, 2)
+    ids = np.concatenate([batch['image_id'] for batch in read])
+    assert len(ids) >= sum(counts[s] for s in shards)  # a whole pass was read
+    ids = ids[:sum(counts[s] for s in shards)]
+    want = collections.Counter(
+        int(image['image_id']) for s in shards
+        for image in tf.data.TFRecordDataset(files[s]).map(examples.parse).as_numpy_iterator()
+        for _ in image['captions'])
+    assert collections.Counter(ids.tolist()) == want
+    for name in ('features', 'inputs', 'targets', 'image_id'):
+      np.testing.assert_array_equal([b[name] for b in batches(process, 2, skip=4, count=3)],
+                                    [b[name] for b in read[4:7]])
+  for name in ('inputs', 'image_id'):
+    np.testing.assert_array_equal([b[name] for b in batches(0, 1)],
+                                  [b[name] for b in batches(0, 1, own_shards=False)])
+  with pytest.raises(InputError, match='per_process_shards=True: 3 training shards for 4'):
+    batches(0, 4)
 
 
 def test_processes_get_disjoint_equal_length_shares(flickr8k_dataset, flickr8k_images):

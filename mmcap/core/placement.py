@@ -22,7 +22,7 @@ class Placement:
   def over_all_devices(cls) -> 'Placement':
     """Every device along 'data', process by process: process p's rows of a
     global batch of B are rows p·B/P to (p+1)·B/P - 1, as the input
-    pipelines give them (data/pipeline.py: process_rows)."""
+    pipelines give them (data/order.py: process_stream)."""
     devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
     return cls(
         jax.sharding.Mesh(

@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from mmcap.data import order
-from mmcap.data import pipeline
 from mmcap.data import video_records
 from mmcap.errors import InputError
 
@@ -88,10 +87,11 @@ def train_clips(
     skip_batches: int = 0,
     process_index: int = 0,
     process_count: int = 1,
+    per_process_shards: bool = False,
 ) -> Iterator[Batch]:
   """Endless batches of training clips: this process's share of global
-  batches that do not depend on the number of processes
-  (pipeline.process_rows). Clips are shuffled in blocks of at least
+  batches that do not depend on the number of processes (unless
+  `per_process_shards`: order.process_stream). Clips are shuffled in blocks of at least
   `shuffle_buffer` (data/order.py); `skip_batches` resumes in place, reading
   at most one block before it."""
   files = video_records.split_files(dataset_dir, info, splits)
@@ -116,11 +116,11 @@ def train_clips(
         crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
 
-  ds = order.stream(
-      files, counts, crops, block_size=shuffle_buffer, seed=seed,
-      start=skip_batches * batch_size * process_count,
+  ds = order.process_stream(
+      files, counts, crops, block_size=shuffle_buffer, seed=seed, rows=batch_size,
+      skip_batches=skip_batches, process_index=process_index, process_count=process_count,
+      own_shards=per_process_shards,
   )
-  ds = pipeline.process_rows(ds, batch_size, process_index, process_count)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
 
 

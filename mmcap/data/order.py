@@ -9,6 +9,15 @@ clips); each block's elements are shuffled whole, with a seed drawn from
 a block is a random sample of the split. Element n of the endless stream is
 found from the shards' element counts alone: its pass, its block, its place
 in the block; resuming reads one block at most before its first element.
+
+Processes share the stream one of two ways (`process_stream`). By default
+every process reads the whole stream and keeps its rows of each global
+batch, so the batches are the same in one process or many and a run resumes
+exactly on any number of processes. With `own_shards`, as TFDS's
+split_for_jax_process shares a split, process p reads only shards p, p + P,
+p + 2P, ... and makes its rows of every batch from them: 1/P of the reading
+and parsing per process, for inputs too heavy to read P times, at the price
+of batches that depend on P (a run still resumes exactly on the same P).
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -97,3 +106,46 @@ def stream(
       .shuffle(buffer, seed=seed_)
       .skip(skip)
   )
+
+
+def process_stream(
+    files: Sequence[str],
+    counts: Sequence[int],
+    elements: Elements,
+    block_size: int,
+    seed: int,
+    rows: int,
+    skip_batches: int,
+    process_index: int,
+    process_count: int,
+    own_shards: bool,
+) -> tf.data.Dataset:
+  """This process's elements of the training stream, `rows` per global
+  batch, from batch `skip_batches` on: its rows of the one stream of all
+  the shards, or, with `own_shards`, the stream of its own shards (see the
+  module docstring)."""
+  if not own_shards:
+    ds = stream(files, counts, elements, block_size, seed,
+                start=skip_batches * rows * process_count)
+    return process_rows(ds, rows, process_index, process_count)
+  if len(files) < process_count:
+    raise InputError(
+        f'--config.dataset.per_process_shards=True: {len(files)} training shards for'
+        f' {process_count} processes; each process reads shards of its own: prepare the'
+        ' dataset again in smaller shards (--images_per_shard), or read all shards in'
+        ' every process (--config.dataset.per_process_shards=False)'
+    )
+  return stream(files[process_index::process_count], counts[process_index::process_count],
+                elements, block_size, seed, start=skip_batches * rows)
+
+
+def process_rows(
+    ds: tf.data.Dataset, rows: int, process_index: int, process_count: int
+) -> tf.data.Dataset:
+  """Process `process_index`'s rows of global batches of `rows` x
+  `process_count` consecutive elements of `ds`: rows p·rows to (p+1)·rows - 1
+  of each, where the mesh places process p's share (core/placement.py)."""
+  if process_count == 1:
+    return ds
+  ds = ds.enumerate().filter(lambda i, _: (i // rows) % process_count == process_index)
+  return ds.map(lambda _, element: element)

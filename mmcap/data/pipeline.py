@@ -18,7 +18,8 @@ with the random order in which prepare writes images, each batch draws from
 across the split, and a resumed run starts at its step without reading the
 batches before it. Every process reads that same stream and keeps its rows
 of each global batch, so the batches do not depend on the number of
-processes (nor of devices).
+processes (nor of devices); or, with --config.dataset.per_process_shards,
+each process reads shards of its own (data/order.py).
 """
 
 import dataclasses
@@ -158,12 +159,14 @@ def train_batches(
     skip_batches: int = 0,
     process_index: int = 0,
     process_count: int = 1,
+    per_process_shards: bool = False,
 ) -> Iterator[Batch]:
   """Endless shuffled caption batches of `batch_size` rows: this process's
   share of global batches that depend on the seed only, not on how many
-  processes share them. Captions are shuffled in blocks of at least
-  `shuffle_buffer` (data/order.py); `skip_batches` resumes a run in place,
-  reading at most one block before it."""
+  processes share them (unless `per_process_shards`: order.process_stream).
+  Captions are shuffled in blocks of at least `shuffle_buffer`
+  (data/order.py); `skip_batches` resumes a run in place, reading at most
+  one block before it."""
 
   def captions(files: tf.Tensor, block_seed: tf.Tensor) -> tf.data.Dataset:
     del block_seed  # a caption needs no draw of its own
@@ -172,29 +175,13 @@ def train_batches(
     )
     return ds.flat_map(lambda image: _captions(image, max_steps))
 
-  ds = order.stream(
+  ds = order.process_stream(
       examples.files(splits), examples.file_captions(splits), captions,
-      block_size=shuffle_buffer, seed=seed,
-      start=skip_batches * batch_size * process_count,
+      block_size=shuffle_buffer, seed=seed, rows=batch_size, skip_batches=skip_batches,
+      process_index=process_index, process_count=process_count,
+      own_shards=per_process_shards,
   )
-  ds = process_rows(ds, batch_size, process_index, process_count)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
-
-
-def process_rows(
-    ds: tf.data.Dataset, rows: int, process_index: int, process_count: int
-) -> tf.data.Dataset:
-  """Process `process_index`'s rows of global batches of `rows` x
-  `process_count` consecutive elements of `ds`: rows p·rows to (p+1)·rows - 1
-  of each, where the mesh places process p's share (core/placement.py).
-
-  Every process reads the whole stream, so a run's batches are the same in
-  one process or many; each process keeps (and batches) only its rows.
-  """
-  if process_count == 1:
-    return ds
-  ds = ds.enumerate().filter(lambda i, _: (i // rows) % process_count == process_index)
-  return ds.map(lambda _, element: element)
 
 
 def eval_batches(

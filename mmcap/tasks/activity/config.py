@@ -26,6 +26,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.dataset.clip_length = 16  # frames per clip
   config.dataset.eval_stride = 8  # evaluation clips start every 8 frames
   config.dataset.shuffle_buffer = 1000  # clips
+  # False: every process reads every shard, and the batches do not depend on
+  # the number of processes; True: each reads its own (data/order.py).
+  config.dataset.per_process_shards = False
   config.dataset.demo = ml_collections.ConfigDict()
   config.dataset.demo.seed = 0
   config.dataset.demo.feature_dim = 64

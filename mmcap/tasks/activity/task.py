@@ -90,6 +90,7 @@ class ActivityTask:
         self.config.dataset.clip_length, self.config.dataset.shuffle_buffer,
         seed=self.config.seed, skip_batches=skip_batches,
         process_index=jax.process_index(), process_count=jax.process_count(),
+        per_process_shards=self.config.dataset.per_process_shards,
     )
 
   def train_summary(self, metrics: dict[str, np.ndarray], seconds: float) -> dict[str, float]:

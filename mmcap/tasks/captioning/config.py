@@ -26,6 +26,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.dataset.train_splits = 'train,restval'  # comma-separated
   config.dataset.max_steps = 20  # time steps: <= 19 words + <eos>
   config.dataset.shuffle_buffer = 20_000  # captions
+  # False: every process reads every shard, and the batches do not depend on
+  # the number of processes; True: each reads its own (data/order.py).
+  config.dataset.per_process_shards = False
   config.dataset.demo = ml_collections.ConfigDict()
   config.dataset.demo.seed = 0
   config.dataset.demo.feature_dim = 128

@@ -36,6 +36,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.dataset.frame_stride = 1
   config.dataset.max_frames = 60
   config.dataset.shuffle_buffer = 20_000  # captions
+  # False: every process reads every shard, and the batches do not depend on
+  # the number of processes; True: each reads its own (data/order.py).
+  config.dataset.per_process_shards = False
   config.dataset.demo = demo_video_captions.default_settings()
 
   # The fields of mmcap.models.ModelConfig: S2VT at the reference sizes.
