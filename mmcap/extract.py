@@ -13,10 +13,11 @@ JSON's images by `imgid` (IMAGE_ROOT/[filepath/]filename), so that
 `python -m mmcap.prepare --karpathy_json=... --features=feats.npy` reads
 them. With --tfds=NAME, the examples of a prepared TensorFlow Datasets
 split (--tfds_split; --tfds_data_dir, else TFDS's default directory; nothing
-is downloaded) in their stored order, their --tfds_image_field decoded as
-image files are. The names go beside the output, one per line
+is downloaded) in TFDS's fixed reading order, their --tfds_image_field
+decoded as image files are. The names go beside the output, one per line
 (feats.names.txt): the paths, or a TFDS example's file name field
-(image/filename, file_name) or else its index in the split.
+(image/filename, file_name) or else its index in the split; `mmcap.prepare
+--tfds` finds each image's row by them.
 Each image is resized to --resize x --resize and centre-cropped to --crop
 (the references: 256 and 224; --resize=224 --crop=224 leaves a 224 x 224
 image as it is), or with --ten_crop its ten crops are averaged; VGG-16 runs

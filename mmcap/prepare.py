@@ -79,13 +79,17 @@ flags.mark_flags_as_required(['features', 'output_dir'])
 
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise InputError(f'unexpected arguments: {argv[1:]}')
+  errors.start_command(argv)  # TFDS logs its reading at INFO
   sources_given = [f for f in (_KARPATHY_JSON, _FLICKR8K_DIR, _IAPRTC12_DIR, _TFDS)
                    if f.value is not None]
   if len(sources_given) != 1:
     raise InputError(
         'give exactly one of --karpathy_json, --flickr8k_dir, --iaprtc12_dir and --tfds')
+  if _TFDS.value is None and (_TFDS_SPLITS.present or _TFDS_DATA_DIR.present):
+    raise InputError('--tfds_splits and --tfds_data_dir go with --tfds')
+  if _TFDS.value is not None and not _FEATURES.value.endswith('.npy'):
+    raise InputError(f'--features={_FEATURES.value}: with --tfds, the .npy that'
+                     ' `mmcap.extract --tfds` wrote, its image names beside it')
   lists_given = {f.value is not None for f in (_IAPRTC12_TRAIN_LIST, _IAPRTC12_TEST_LIST)}
   if lists_given != {_IAPRTC12_DIR.value is not None}:
     raise InputError(

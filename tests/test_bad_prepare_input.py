@@ -8,6 +8,7 @@ is the valid flags of its command with some changed ('{root}' is the
 directory of the command's files) and what the error line must name.
 """
 
+import glob
 import json
 import os
 
@@ -30,7 +31,19 @@ COMMON_FILES = {'existing/keep': 'kept', 'a_file': 'a file, not a directory'}
 # The feature rows' names of the --tfds cases (the replica holds a, b, c).
 COCO_NAMES = {'features': ['c.jpg', 'a.jpg', 'b.jpg'], 'missing_row': ['a.jpg', 'b.jpg'],
               'extra_row': ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg'],
-              'twice': ['a.jpg', 'a.jpg', 'c.jpg']}
+              'twice': ['a.jpg', 'a.jpg', 'c.jpg'], 'blank': ['a.jpg', ' ', 'c.jpg']}
+
+
+def coco_captions(path: str, damaged: bool = False) -> None:
+  """A replica of TFDS's coco_captions holding images a, b and c (train,
+  val, test); `damaged`: its test shard is gone."""
+  write_coco_captions(path, {
+      split: [{'picture': np.zeros((8, 8, 3), np.uint8), 'filename': name, 'id': 7,
+               'texts': ['A dog runs.']}]
+      for split, name in (('train', 'a.jpg'), ('val', 'b.jpg'), ('test', 'c.jpg'))})
+  if damaged:
+    (shard,) = glob.glob(os.path.join(path, 'coco_captions', '*', '*', '*-test.tfrecord-*'))
+    os.remove(shard)
 
 
 def image(imgid: int, split: str, **changed) -> dict:
@@ -134,10 +147,8 @@ IMAGE_FILES = {
     'feats_3d.mat': {'feats': np.ones((DIM, 3, 2))},
     'feats_strings.mat': {'feats': np.array(['abcd'] * 3)},
     'features_dir/': None,
-    'coco_tfds': lambda path: write_coco_captions(path, {
-        split: [{'picture': np.zeros((8, 8, 3), np.uint8), 'filename': name, 'id': 7,
-                 'texts': ['A dog runs.']}]
-        for split, name in (('train', 'a.jpg'), ('val', 'b.jpg'), ('test', 'c.jpg'))}),
+    'coco_tfds': coco_captions,
+    'coco_damaged': lambda path: coco_captions(path, damaged=True),
     **{f'coco_{name}.npy': np.ones((len(names), DIM), np.float32)
        for name, names in COCO_NAMES.items()},
     **{f'coco_{name}.names.txt': ''.join(n + '\n' for n in names)
@@ -215,7 +226,16 @@ IMAGE_CASES = [
     ('tfds_split_unknown_name', {**TFDS, 'tfds_splits': 'train,dev'}, '--tfds_splits=dev'),
     ('tfds_split_not_in_dataset', {**TFDS, 'tfds_splits': 'train,val,test,restval'},
      '--tfds_splits=restval: not a split of coco_captions'),
-    ('tfds_and_karpathy_json', {**TFDS, 'karpathy_json': f'{R}/captions.json'}, '--tfds'),
+    ('tfds_and_karpathy_json', {**TFDS, 'karpathy_json': f'{R}/captions.json'},
+     'give exactly one of'),
+    ('tfds_version_unknown', {**TFDS, 'tfds': 'coco_captions:9.9.9'}, '--tfds=coco_captions:9.9.9: '),
+    ('tfds_features_mat', {**TFDS, 'features': f'{R}/no_feats.mat'},
+     f'--features={R}/no_feats.mat: with --tfds, the .npy'),
+    ('tfds_names_blank_line', {**TFDS, 'features': f'{R}/coco_blank.npy'},
+     f'{R}/coco_blank.names.txt: line 2 names no image'),
+    ('tfds_split_file_missing', {**TFDS, 'tfds_data_dir': f'{R}/coco_damaged'},
+     f'--tfds=coco_captions: cannot read split test in {R}/coco_damaged/coco_captions/2014/1.1.0'),
+    ('tfds_splits_without_tfds', {'tfds_splits': 'train'}, '--tfds_splits and --tfds_data_dir go with --tfds'),
     ('both_caption_sources', {'flickr8k_dir': f'{R}/flickr_ok'}, '--karpathy_json'),
     ('no_caption_source', {'karpathy_json': None}, '--karpathy_json'),
     ('features_flag_missing', {'features': None}, '--features'),

@@ -219,10 +219,17 @@ def test_three_commands_from_tfds_coco_captions(weights, tmp_path):
   result = extract(*tfds_flags, '--tfds_split=train+val+test', f'--output={tmp_path}/feats.npy',
                    f'--weights={weights[1]}', '--resize=64', '--crop=64', '--layer=fc7')
   assert result.returncode == 0, result.stderr[-3000:]
-  result = run_python('-m', 'mmcap.prepare', *tfds_flags, '--tfds_splits=train,val,test',
-                      f'--features={tmp_path}/feats.npy', f'--output_dir={tmp_path}/prepared',
-                      '--min_word_count=1')
+  # The splits in another order than extract's: rows are found by name.
+  prepare = ['-m', 'mmcap.prepare', *tfds_flags, f'--features={tmp_path}/feats.npy',
+             '--min_word_count=1']
+  result = run_python(*prepare, '--tfds_splits=test,val,train',
+                      f'--output_dir={tmp_path}/prepared')
   assert result.returncode == 0, result.stderr[-3000:]
+  # A refusal after TFDS has read is still one line (TFDS logs at INFO).
+  result = run_python(*prepare, '--tfds_splits=train', f'--output_dir={tmp_path}/other')
+  assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+      'error: --tfds=coco_captions: the features hold 8 rows, the splits train 4 images:'
+      ' extract the features of exactly these splits'], result.stderr
 
   features = np.load(tmp_path / 'feats.npy')
   rows = (tmp_path / 'feats.names.txt').read_text().splitlines()

@@ -135,6 +135,8 @@ def process_stream(
         ' dataset again in smaller shards (--images_per_shard), or read all shards in'
         ' every process (--config.dataset.per_process_shards=False)'
     )
+  if process_count > 1:  # draws of its own (clip starts), not those of every process
+    seed = int(np.random.default_rng([seed, process_index]).integers(2**62))
   return stream(files[process_index::process_count], counts[process_index::process_count],
                 elements, block_size, seed, start=skip_batches * rows)
 

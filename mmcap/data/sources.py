@@ -209,7 +209,17 @@ def names_path(features_path: str) -> str:
 def read_feature_rows(features_path: str) -> dict[str, int]:
   """{image name: its row} from the names file beside `features_path`."""
   path = names_path(features_path)
-  names = [line for _, line in text_lines(path, f'names file of {features_path}')]
+  try:
+    names = epath.Path(path).read_text().splitlines()
+  except FileNotFoundError:
+    raise InputError(f'{path}: names file of {features_path} not found') from None
+  except UnicodeDecodeError as e:
+    raise InputError(f'{path}: not a UTF-8 text file ({e})') from None
+  except io_errors() as e:
+    raise InputError(f'{path}: cannot read the names file ({reason(e)})') from None
+  blank = next((line for line, name in enumerate(names, 1) if not name.strip()), None)
+  if blank:
+    raise InputError(f'{path}: line {blank} names no image; each line names the image of its row')
   rows = {name: row for row, name in enumerate(names)}
   if len(rows) != len(names):
     raise InputError(f'{path}: names a row twice; each name must be one image\'s')

@@ -1,7 +1,7 @@
 """TensorFlow Datasets splits as mmcap's sources: the images of a split, for
 `mmcap.extract --tfds` (each example's encoded image, undecoded: mmcap
 decodes and crops it as it does image files, and a name for it, in the
-split's stored order), and the captions of a caption dataset such as
+split's fixed reading order), and the captions of a caption dataset such as
 coco_captions, for `mmcap.prepare --tfds`.
 
 Nothing is downloaded: the dataset must have been prepared already (`tfds
@@ -59,11 +59,14 @@ def _builder(dataset: str, data_dir: str | None) -> Any:
     raise InputError(
         f'--tfds={dataset}: no TFDS dataset of that name (tfds.list_builders() names them)'
     ) from None
+  except (AssertionError, ValueError) as e:  # a bad config, version or name
+    raise InputError(f'--tfds={dataset}: {" ".join(str(e).split())[:200]}') from None
 
 
 def _examples(builder: Any, dataset: str, split: str, flag: str, decoders: Any) -> tf.data.Dataset:
-  """The split's examples in their stored order; InputError if the dataset
-  is not prepared or has no such split (named by `flag`)."""
+  """The split's examples in a fixed order (TFDS's, its files interleaved);
+  InputError if the dataset is not prepared or has no such split (named by
+  `flag`)."""
   try:
     examples = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
   except AssertionError:  # TFDS's way of saying that the data is not there
@@ -132,27 +135,31 @@ def read_captions(dataset: str, splits: list[str], data_dir: str | None,
       raise InputError(f'--tfds_splits={split}: expected TFDS splits named one of'
                        f' {sources.SPLITS} (or validation), a slice such as train[:100] too')
     examples = _examples(builder, dataset, split, '--tfds_splits', decoders)
-    for example in examples.as_numpy_iterator():
-      name = example[name_field].decode()
-      where = f'--tfds={dataset}: image {name!r} of split {split}'
-      if name not in rows:
-        raise InputError(f'{where} has no row in the features (extract them with --tfds_split'
-                         ' naming every split given here)')
-      if name in seen:
-        raise InputError(f'{where} comes twice (a split given twice?)')
-      seen.add(name)
-      sentences = tuple(sources.tokenize(text.decode())
-                        for text in example[CAPTIONS_FIELD]['text'])
-      if not sentences or not all(sentences):
-        raise InputError(f'{where} has no captions, or a caption without a word')
-      ids = example[CAPTIONS_FIELD].get('id')  # else numbered in reading order
-      sentids = (tuple(int(i) for i in ids) if ids is not None
-                 else tuple(range(next_sentid, next_sentid + len(sentences))))
-      next_sentid += len(sentences)
-      images.append(sources.Image(
-          imgid=rows[name], filename=name, split=mmcap_split, sentences=sentences,
-          sentids=sentids,
-          image_id=int(example[IMAGE_ID_FIELD]) if IMAGE_ID_FIELD in example else rows[name]))
+    try:
+      for example in examples.as_numpy_iterator():
+        name = example[name_field].decode()
+        where = f'--tfds={dataset}: image {name!r} of split {split}'
+        if name not in rows:
+          raise InputError(f'{where} has no row in the features (extract them with'
+                           ' --tfds_split naming every split given here)')
+        if name in seen:
+          raise InputError(f'{where} comes twice (a split given twice?)')
+        seen.add(name)
+        sentences = tuple(sources.tokenize(text.decode())
+                          for text in example[CAPTIONS_FIELD]['text'])
+        if not sentences or not all(sentences):
+          raise InputError(f'{where} has no captions, or a caption without a word')
+        ids = example[CAPTIONS_FIELD].get('id')  # else numbered in reading order
+        sentids = (tuple(int(i) for i in ids) if ids is not None
+                   else tuple(range(next_sentid, next_sentid + len(sentences))))
+        next_sentid += len(sentences)
+        images.append(sources.Image(
+            imgid=rows[name], filename=name, split=mmcap_split, sentences=sentences,
+            sentids=sentids,
+            image_id=int(example[IMAGE_ID_FIELD]) if IMAGE_ID_FIELD in example else rows[name]))
+    except tf.errors.OpError as e:  # a missing or damaged file of the split
+      raise InputError(f'--tfds={dataset}: cannot read split {split} in {builder.data_dir}'
+                       f' ({" ".join(e.message.split())[:200]})') from None
   if len(images) != len(rows):
     raise InputError(f'--tfds={dataset}: the features hold {len(rows)} rows, the splits'
                      f' {",".join(splits)} {len(images)} images: extract the features of'
