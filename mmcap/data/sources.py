@@ -145,14 +145,15 @@ def tokenize(raw: str) -> tuple[str, ...]:
 _TOKEN = '|'.join([*(re.escape(t) for t in SPECIAL_TOKENS), '[a-z0-9]+'])
 
 
-def text_lines(path: str, what: str) -> Iterator[tuple[int, str]]:
+def text_lines(path: str, what: str, blank_lines: bool = False) -> Iterator[tuple[int, str]]:
   """(line number, line without its newline) of a UTF-8 text file's
-  non-blank lines; `what` names the file in errors ('Flickr8k split list')."""
+  non-blank lines (every line, with `blank_lines`); `what` names the file
+  in errors ('Flickr8k split list')."""
   try:
     with epath.Path(path).open('rb') as f:
       for n, line in enumerate(f, 1):
         line = line.decode('utf-8')
-        if line.strip():
+        if blank_lines or line.strip():
           yield n, line.rstrip('\r\n')
   except FileNotFoundError:
     raise InputError(f'{path}: {what} not found') from None
@@ -209,20 +210,13 @@ def names_path(features_path: str) -> str:
 def read_feature_rows(features_path: str) -> dict[str, int]:
   """{image name: its row} from the names file beside `features_path`."""
   path = names_path(features_path)
-  try:
-    names = epath.Path(path).read_text().splitlines()
-  except FileNotFoundError:
-    raise InputError(f'{path}: names file of {features_path} not found') from None
-  except UnicodeDecodeError as e:
-    raise InputError(f'{path}: not a UTF-8 text file ({e})') from None
-  except io_errors() as e:
-    raise InputError(f'{path}: cannot read the names file ({reason(e)})') from None
-  blank = next((line for line, name in enumerate(names, 1) if not name.strip()), None)
-  if blank:
-    raise InputError(f'{path}: line {blank} names no image; each line names the image of its row')
-  rows = {name: row for row, name in enumerate(names)}
-  if len(rows) != len(names):
-    raise InputError(f'{path}: names a row twice; each name must be one image\'s')
+  rows = {}
+  for line, name in text_lines(path, f'names file of {features_path}', blank_lines=True):
+    if not name.strip():
+      raise InputError(f'{path}: line {line} names no image; each line names the image of its row')
+    if name in rows:
+      raise InputError(f'{path}: names a row twice; each name must be one image\'s')
+    rows[name] = line - 1
   return rows
 
 
