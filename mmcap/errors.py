@@ -32,6 +32,12 @@ class CheckpointWriteError(WriteError):
   for them."""
 
 
+def one_line(message: str, limit: int = 200) -> str:
+  """`message` on one line, its whitespace collapsed, cut to `limit`
+  characters: a library's message inside an error line."""
+  return ' '.join(message.split())[:limit]
+
+
 def _exit_with(message: str, status: int = 2, wait_for_threads: bool = True) -> None:
   print('error: ' + ' '.join(message.split()), file=sys.stderr, flush=True)
   if not wait_for_threads:

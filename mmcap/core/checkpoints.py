@@ -17,7 +17,8 @@ import orbax.checkpoint as ocp
 
 from mmcap import files
 from mmcap.core.steps import TrainState
-from mmcap.errors import CheckpointWriteError, InputError, ignoring_closed_event_loops
+from mmcap.errors import (CheckpointWriteError, InputError, ignoring_closed_event_loops,
+                          one_line)
 
 T = TypeVar('T')
 
@@ -92,7 +93,7 @@ def _reporting_write_errors(manager: ocp.CheckpointManager, call: Callable[[], T
 
 
 def _one_line(error: Exception) -> str:
-  return f'{type(error).__name__}: ' + ' '.join(str(error).split())[:300]
+  return f'{type(error).__name__}: {one_line(str(error), 300)}'
 
 
 def restore_latest(

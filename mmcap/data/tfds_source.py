@@ -15,7 +15,7 @@ from typing import Any
 import tensorflow as tf
 
 from mmcap.data import sources
-from mmcap.errors import InputError
+from mmcap.errors import InputError, one_line
 
 # Fields that name an example's image, the first one present is used:
 # coco_captions' image/filename, the file_name of imagenet2012 and others.
@@ -60,7 +60,7 @@ def _builder(dataset: str, data_dir: str | None) -> Any:
         f'--tfds={dataset}: no TFDS dataset of that name (tfds.list_builders() names them)'
     ) from None
   except (AssertionError, ValueError) as e:  # a bad config, version or name
-    raise InputError(f'--tfds={dataset}: {" ".join(str(e).split())[:200]}') from None
+    raise InputError(f'--tfds={dataset}: {one_line(str(e))}') from None
 
 
 def _examples(builder: Any, dataset: str, split: str, flag: str, decoders: Any) -> tf.data.Dataset:
@@ -77,7 +77,7 @@ def _examples(builder: Any, dataset: str, split: str, flag: str, decoders: Any) 
     ) from None
   except ValueError as e:  # an unknown split, or a bad slice of one
     raise InputError(
-        f'{flag}={split}: not a split of {dataset} ({" ".join(str(e).split())[:200]})'
+        f'{flag}={split}: not a split of {dataset} ({one_line(str(e))})'
     ) from None
   if int(examples.cardinality()) < 1:
     raise InputError(f'{flag}={split}: no examples in {dataset} (or an unknown count)')
@@ -159,7 +159,7 @@ def read_captions(dataset: str, splits: list[str], data_dir: str | None,
             image_id=int(example[IMAGE_ID_FIELD]) if IMAGE_ID_FIELD in example else rows[name]))
     except tf.errors.OpError as e:  # a missing or damaged file of the split
       raise InputError(f'--tfds={dataset}: cannot read split {split} in {builder.data_dir}'
-                       f' ({" ".join(e.message.split())[:200]})') from None
+                       f' ({one_line(e.message)})') from None
   if len(images) != len(rows):
     raise InputError(f'--tfds={dataset}: the features hold {len(rows)} rows, the splits'
                      f' {",".join(splits)} {len(images)} images: extract the features of'

@@ -13,7 +13,7 @@ from etils import epath
 
 from mmcap.data import demo
 from mmcap.data import prepared
-from mmcap.errors import InputError
+from mmcap.errors import InputError, one_line
 from mmcap.files import is_url
 
 # The demo's objects as SVG icons in a 40 x 40 box; {c} is the colour.
@@ -65,7 +65,7 @@ def thumbnail(path: str, size: int) -> str:
   try:
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
   except (tf.errors.OpError, ValueError) as e:
-    raise InputError(f'{path}: not a readable image ({" ".join(str(e).split())[:200]})') from None
+    raise InputError(f'{path}: not a readable image ({one_line(str(e))})') from None
   height, width = image.shape[:2]
   scale = size / max(height, width)
   if scale < 1:
