@@ -39,19 +39,40 @@ def token_nll(
 NORMALIZATIONS = ('token', 'sentence')
 
 
+def full_logits_loss(
+    model: nn.Module, params, batch, rng: jax.Array | None
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """`next_word_loss` with token normalization, from the logits at every
+  position: the computation that the closed-form FLOP count describes (the
+  benchmark's XLA count uses it)."""
+  nll, num_tokens = token_nll(model, params, batch, rng)
+  return nll / jnp.maximum(num_tokens, 1.0), {'nll': nll, 'num_tokens': num_tokens}
+
+
+def _target_nll_sum(module: nn.Module, features, inputs, targets, train: bool) -> jax.Array:
+  """The summed NLL of the non-<pad> targets, from the softmax layer's input
+  at the target positions only (models/vocabulary.py)."""
+  return module.output.weighted_nll_sum(
+      module.readout(features, inputs, train=train), targets, targets != PAD_ID)
+
+
 def next_word_loss(
-    model: nn.Module, params, batch, rng: jax.Array, normalization: str
+    model: nn.Module, params, batch, rng: jax.Array | None, normalization: str
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The training loss: the summed NLL over the mean number of target tokens
   ('token', LRCN's Caffe loss) or of sentences ('sentence'); with the summed
-  NLL and the token count, for logging."""
-  nll, num_tokens = token_nll(model, params, batch, rng)
+  NLL and the token count, for logging. With `rng`, in training mode.
+  Reverse-mode differentiable only: the softmax layer's gradient is computed
+  with the loss. Equal to `token_nll`'s sum over the count, without the
+  logits of <pad> positions."""
+  nll = model.apply(
+      {'params': params}, batch['features'], batch['inputs'], batch['targets'],
+      rng is not None, rngs={'dropout': rng} if rng is not None else {},
+      method=_target_nll_sum)
   targets = batch['targets'] != PAD_ID
-  if normalization == 'token':
-    count = jnp.sum(targets)
-  else:
-    count = jnp.sum(jnp.any(targets, axis=1))
-  count = jnp.maximum(count, 1).astype(jnp.float32)
+  num_tokens = jnp.sum(targets, dtype=jnp.float32)
+  sentences = jnp.sum(jnp.any(targets, axis=1), dtype=jnp.float32)
+  count = jnp.maximum(num_tokens if normalization == 'token' else sentences, 1.0)
   return nll / count, {'nll': nll, 'num_tokens': num_tokens}
 
 

@@ -108,8 +108,8 @@ def train_row(
   """One SGD-with-momentum step of `loss_fn` on `batch`: median step time,
   compile time, `<count>_per_s` for each of `counts` (e.g. tokens), model
   FLOP/s and MFU from `model_flops` (per step, the closed form), XLA's FLOP
-  count of `unrolled_loss_fn` (the same loss with loops unrolled, since XLA
-  counts a loop body once) and peak memory."""
+  count of `unrolled_loss_fn` (the same model's loss without loops, since
+  XLA counts a loop body once) and peak memory."""
   optimizer = steps.make_optimizer(base_config().optimizer)  # SGD, momentum 0.9
   state = steps.TrainState(
       jnp.zeros((), jnp.int32), params, optimizer.init(params), jax.random.key(1)

@@ -82,7 +82,14 @@ class Captioner(Protocol):
   def __call__(
       self, features: Any, inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
-    """Next-word logits [B, T, V_padded] given the visual input and the prefix."""
+    """Next-word logits [B, T, V_padded] given the visual input and the prefix:
+    `output(readout(...))`."""
+
+  def readout(
+      self, features: Any, inputs_bt: jax.Array, train: bool = False
+  ) -> jax.Array:
+    """The input of the softmax layer `output` (a VocabularyLogits) at every
+    step, [B, T, D]; the training loss projects only the target positions."""
 
   def init_decode(self, features: Any) -> Any:
     """The decoder state of each example: recurrent states and the visual

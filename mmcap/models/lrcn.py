@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
-from mmcap.models.recurrence import (
-    LSTM, WORD_TABLE_STEPS, Carry, VocabularyLogits, symmetric_uniform)
+from mmcap.models.recurrence import LSTM, WORD_TABLE_STEPS, Carry, symmetric_uniform
+from mmcap.models.vocabulary import VocabularyLogits
 
 # The LSTM (0 = bottom, 1 = top) that receives the image, per variant.
 IMAGE_LAYER = {'1u': 0, '2u': 0, '2f': 1}
@@ -59,8 +59,14 @@ class LRCN(nn.Module):
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the image features [B, F] and
     the prefix."""
+    return self.output(self.readout(features, inputs_bt, train))
+
+  def readout(
+      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False
+  ) -> jax.Array:
+    """The softmax layer's input at every step, the top LSTM's h [B, T, H]."""
     image_gates = self._image_gates(features, train)[IMAGE_LAYER[self.config.variant]]
-    return self.pair_logits(self.sentence_terms(inputs_bt), image_gates)
+    return self._top_hidden(self.sentence_terms(inputs_bt), image_gates)
 
   def init_decode(self, features: jax.Array) -> dict[str, Any]:
     """Decoder state: zero LSTM states and the image terms, computed once."""
@@ -116,8 +122,12 @@ class LRCN(nn.Module):
       self, sentence_terms: jax.Array, image_terms: jax.Array
   ) -> jax.Array:
     """Logits [P, T, V_padded] of P (sentence, image) pairs of terms."""
+    return self.output(self._top_hidden(sentence_terms, image_terms))
+
+  def _top_hidden(self, sentence_terms: jax.Array, image_terms: jax.Array) -> jax.Array:
+    """The top LSTM's h [P, T, H] from the image layer's two gate terms."""
     layer = IMAGE_LAYER[self.config.variant]
     h = self.lstms[layer].recur(sentence_terms + image_terms[:, None, :])
     for lstm in self.lstms[layer + 1 :]:
       h = lstm(h)
-    return self.output(h)
+    return h

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
-from mmcap.models.recurrence import (
-    WORD_TABLE_STEPS, ReluRNN, VocabularyLogits, symmetric_uniform)
+from mmcap.models.recurrence import WORD_TABLE_STEPS, ReluRNN, symmetric_uniform
+from mmcap.models.vocabulary import VocabularyLogits
 
 
 def scaled_tanh(x: jax.Array) -> jax.Array:
@@ -83,8 +83,15 @@ class MRNN(nn.Module):
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the image features [B, F] and
     the prefix."""
+    return self.output(self.readout(features, inputs_bt, train))
+
+  def readout(
+      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False
+  ) -> jax.Array:
+    """The softmax layer's input at every step, m(t) [B, T, M] (after
+    dropout in training)."""
     pre = self.sentence_terms(inputs_bt) + self._image_term(features)[:, None, :]
-    return self.output(self.dropout(scaled_tanh(pre), deterministic=not train))
+    return self.dropout(scaled_tanh(pre), deterministic=not train)
 
   def init_decode(self, features: jax.Array) -> dict[str, jax.Array]:
     """Decoder state: zero r(0) and the image term, computed once."""

@@ -264,22 +264,3 @@ class ReluRNN(nn.Module):
     kernel = self.recurrent_kernel.astype(self.dtype)
     return recurrent_step(relu_cell, kernel, r, w_bh.astype(jnp.float32))
 
-
-class VocabularyLogits(nn.Module):
-  """The softmax layer's logits over the vocabulary padded to a multiple of
-  `vocab_multiple` (for matmul tiling); padding columns get -1e9 added, a
-  constant whose gradient is the identity (a `where` would cost a select
-  over the logits in the backward pass)."""
-
-  vocab_size: int
-  vocab_multiple: int
-  init_scale: float = 0.08
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    padded = -(-self.vocab_size // self.vocab_multiple) * self.vocab_multiple
-    logits = nn.Dense(
-        padded, kernel_init=symmetric_uniform(self.init_scale), dtype=self.dtype
-    )(x).astype(jnp.float32)
-    return logits + jnp.where(jnp.arange(padded) < self.vocab_size, 0.0, -1e9)

@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
-from mmcap.models.recurrence import LSTM, Carry, VocabularyLogits, symmetric_uniform
+from mmcap.models.recurrence import LSTM, Carry, symmetric_uniform
+from mmcap.models.vocabulary import VocabularyLogits
 
 
 class S2VT(nn.Module):
@@ -89,11 +90,17 @@ class S2VT(nn.Module):
       self, features: dict[str, jax.Array], inputs_bt: jax.Array, train: bool = False
   ) -> jax.Array:
     """Next-word logits [B, T, V_padded] given the frames and the prefix."""
+    return self.output(self.readout(features, inputs_bt, train))
+
+  def readout(
+      self, features: dict[str, jax.Array], inputs_bt: jax.Array, train: bool = False
+  ) -> jax.Array:
+    """The softmax layer's input at every word step, LSTM2's h [B, T, H]."""
     bottom_carry, top_carry = self.encode(features, train)
     blank = self._blank_frame_gates(features)
     _, h1 = self.bottom.scan(bottom_carry, jnp.broadcast_to(blank, inputs_bt.shape + blank.shape))
     _, h2 = self.top.scan(top_carry, self._top_gates(h1, self.embed(inputs_bt), 1.0))
-    return self.output(h2)
+    return h2
 
   def init_decode(self, features: dict[str, jax.Array]) -> dict[str, Any]:
     """Decoder state: both LSTMs after the frames, and LSTM1's word-step

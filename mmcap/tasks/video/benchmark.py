@@ -72,12 +72,13 @@ def _train(model, size: dict, settings: benchmark.Settings) -> dict:
       batch['inputs'][:1])['params']
   unrolled = model.clone(config=dataclasses.replace(
       model.config, unroll=size['frames'] + size['steps']))
-  loss = lambda m: functools.partial(losses.next_word_loss, m, normalization='token')
   counts = {'tokens': float((batch['targets'] != 0).sum()), 'captions': batch_size}
   flops = closed_form_flops_per_caption(size) * batch_size
   return {'benchmark': 'train', 'model': 's2vt', 'unroll': model.config.unroll,
           'batch_size': batch_size} | benchmark.train_row(
-      loss(model), loss(unrolled), params, batch, counts, flops, settings)
+      functools.partial(losses.next_word_loss, model, normalization='token'),
+      functools.partial(losses.full_logits_loss, unrolled), params, batch, counts, flops,
+      settings)
 
 
 def _decode(model, size: dict, beam_size: int, settings: benchmark.Settings) -> dict:
