@@ -67,8 +67,8 @@ _OUTPUT = flags.DEFINE_string('output', None, 'Append JSON lines to this file.')
 _COMPARE = flags.DEFINE_enum(
     'compare', None, ['torch'],
     'Also time the PyTorch twin of each model (mmcap/torch_twin.py; pip install'
-    ' mmcap[compare]) on the same batches, and report vs_torch: its time over'
-    " mmcap's.")
+    ' mmcap[compare]) on the same batches, its repetitions alternating with'
+    " mmcap's, and report vs_torch: its time over mmcap's.")
 _TABLE = flags.DEFINE_string(
     'table', None, 'Only print the rows of this JSON-lines file (an --output) as a table.')
 

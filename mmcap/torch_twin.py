@@ -15,7 +15,6 @@ is the same kind of loop (as fast as nn.RNN, which would need an identity
 input weight).
 """
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmcap.core.benchmark import Settings, repeated
+from mmcap.core.benchmark import Settings
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from mmcap.models.activity import ActivityConfig
 from mmcap.models.captioner import Captioner, ModelConfig
@@ -411,46 +410,43 @@ def pair_scores(module: nn.Module, features: torch.Tensor, inputs: torch.Tensor,
 DEVICE = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 
-def _autocast(dtype: str):
-  return torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=dtype == 'bfloat16')
+def _call(work: Callable[[], Any], dtype: str) -> Callable[[], None]:
+  """`work` as the benchmark times it: under autocast to bf16 where the
+  benchmark's dtype is, returning when the device is done."""
 
-
-def _synchronized(call: Callable[[], Any]) -> Callable[[], None]:
-  def run():
-    call()
+  def call():
+    with torch.autocast(DEVICE.type, dtype=torch.bfloat16, enabled=dtype == 'bfloat16'):
+      work()
     if DEVICE.type == 'cuda':
       torch.cuda.synchronize()
-  return run
+
+  return call
 
 
-def train_times(module: nn.Module, loss_fn: Callable, batch: dict[str, np.ndarray],
-                settings: Settings) -> list[float]:
-  """Times of SGD-with-momentum steps of the twin `module` on `batch`."""
+def train_call(module: nn.Module, loss_fn: Callable, batch: dict[str, np.ndarray],
+               settings: Settings) -> Callable[[], None]:
+  """One SGD-with-momentum step of the twin `module` on `batch` per call."""
   module.to(DEVICE)
   step = train_step_fn(module, loss_fn)
   batch = {k: v.to(DEVICE) for k, v in to_torch(batch).items()}
-  with _autocast(settings.dtype):
-    return repeated(_synchronized(lambda: step(batch)), settings)
+  return _call(lambda: step(batch), settings.dtype)
 
 
-def decode_times(module: nn.Module, features: np.ndarray, max_steps: int, beam_size: int,
-                 vocab_size: int, settings: Settings) -> list[float]:
-  """Times of beam searches of the twin over all of `features`."""
+def decode_call(module: nn.Module, features: np.ndarray, max_steps: int, beam_size: int,
+                vocab_size: int, settings: Settings) -> Callable[[], None]:
+  """A beam search of the twin over all of `features` per call."""
   module.to(DEVICE).eval()
   features = torch.from_numpy(features).to(DEVICE)
-  call = lambda: beam_search(module, features, max_steps, beam_size, vocab_size)
-  with _autocast(settings.dtype):
-    return repeated(_synchronized(call), settings)
+  return _call(lambda: beam_search(module, features, max_steps, beam_size, vocab_size),
+               settings.dtype)
 
 
-def retrieval_seconds(module: nn.Module, features: np.ndarray, batch: dict[str, np.ndarray],
-                      images_per_block: int, sentences_per_block: int,
-                      settings: Settings) -> float:
-  """Seconds of one pair_scores of the twin, after one untimed call."""
+def retrieval_call(module: nn.Module, features: np.ndarray, batch: dict[str, np.ndarray],
+                   images_per_block: int, sentences_per_block: int,
+                   settings: Settings) -> Callable[[], None]:
+  """One pair_scores of the twin, every image with every sentence, per call."""
   module.to(DEVICE).eval()
   tensors = {k: v.to(DEVICE) for k, v in to_torch(batch).items()}
-  call = lambda: pair_scores(module, torch.from_numpy(features).to(DEVICE), tensors['inputs'],
-                             tensors['targets'], images_per_block, sentences_per_block)
-  with _autocast(settings.dtype):
-    return repeated(call, dataclasses.replace(settings, steps=1, warmup=1))[0]
-
+  features = torch.from_numpy(features).to(DEVICE)
+  return _call(lambda: pair_scores(module, features, tensors['inputs'], tensors['targets'],
+                                   images_per_block, sentences_per_block), settings.dtype)

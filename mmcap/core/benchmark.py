@@ -40,27 +40,35 @@ class Settings:
 
 
 def timed(
-    fn: Callable, args: tuple, settings: Settings
-) -> tuple[float, list[float], jax.stages.Compiled]:
-  """Compile time of jitted `fn`, the synchronized times of repetitions, and
-  the compiled function."""
+    fn: Callable, args: tuple, settings: Settings, twin: Callable[[], Any] | None = None
+) -> tuple[float, list[float], jax.stages.Compiled, list[float]]:
+  """Compile time of jitted `fn`, the synchronized times of repetitions, the
+  compiled function, and the times of `twin` (see `repeated`)."""
   start = time.perf_counter()
   compiled = fn.lower(*args).compile()
   compile_s = time.perf_counter() - start
-  times = repeated(lambda: jax.block_until_ready(compiled(*args)), settings)
-  return compile_s, times, compiled
+  times, twin_times = repeated(
+      lambda: jax.block_until_ready(compiled(*args)), settings, twin)
+  return compile_s, times, compiled, twin_times
 
 
-def repeated(call: Callable[[], Any], settings: Settings) -> list[float]:
+def repeated(
+    call: Callable[[], Any], settings: Settings, twin: Callable[[], Any] | None = None
+) -> tuple[list[float], list[float]]:
   """The times of `settings.steps` calls of `call` (which returns when its
-  work is done) after `settings.warmup` untimed ones."""
-  times = []
+  work is done) after `settings.warmup` untimed ones; and, given `twin` (the
+  PyTorch twin's same work), its times, its calls alternating with `call`'s
+  so that both are timed under the same conditions (on a shared machine the
+  speed drifts by tens of percent within a minute)."""
+  calls = [call] if twin is None else [call, twin]
+  times = [[] for _ in calls]
   for i in range(settings.warmup + settings.steps):
-    start = time.perf_counter()
-    call()
-    if i >= settings.warmup:
-      times.append(time.perf_counter() - start)
-  return times
+    for fn, fn_times in zip(calls, times):
+      start = time.perf_counter()
+      fn()
+      if i >= settings.warmup:
+        fn_times.append(time.perf_counter() - start)
+  return times[0], times[1] if twin else []
 
 
 def versus_torch(key: str, mmcap_value: float, torch_value: float) -> dict[str, float]:
@@ -104,12 +112,14 @@ def train_row(
     counts: dict[str, float],
     model_flops: float,
     settings: Settings,
+    twin: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
   """One SGD-with-momentum step of `loss_fn` on `batch`: median step time,
   compile time, `<count>_per_s` for each of `counts` (e.g. tokens), model
   FLOP/s and MFU from `model_flops` (per step, the closed form), XLA's FLOP
   count of `unrolled_loss_fn` (the same model's loss without loops, since
-  XLA counts a loop body once) and peak memory."""
+  XLA counts a loop body once) and peak memory; with `twin` (a step of the
+  PyTorch twin), its median step time and `vs_torch`."""
   optimizer = steps.make_optimizer(base_config().optimizer)  # SGD, momentum 0.9
   state = steps.TrainState(
       jnp.zeros((), jnp.int32), params, optimizer.init(params), jax.random.key(1)
@@ -122,7 +132,8 @@ def train_row(
     # Not donated: every repetition reuses the same state.
     return jax.jit(functools.partial(steps.train_step, loss_fn=loss, optimizer=optimizer))
 
-  compile_s, times, compiled = timed(step_fn(loss_fn), (state, batch), settings)
+  compile_s, times, compiled, twin_times = timed(
+      step_fn(loss_fn), (state, batch), settings, twin)
   median = statistics.median(times)
   row = {
       'step_ms': 1e3 * median,
@@ -136,4 +147,6 @@ def train_row(
   peak = peak_flops(settings.dtype, settings)
   if peak:
     row['mfu'] = model_flops / median / peak
+  if twin:
+    row |= versus_torch('step_ms', row['step_ms'], 1e3 * statistics.median(twin_times))
   return row | memory(compiled)

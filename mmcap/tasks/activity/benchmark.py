@@ -5,7 +5,6 @@ frames) and at a CPU size."""
 
 import dataclasses
 import functools
-import statistics
 from collections.abc import Iterator
 
 import jax
@@ -59,14 +58,14 @@ def _train(name: str, settings: benchmark.Settings) -> dict:
   unrolled = model.clone(config=dataclasses.replace(model.config, unroll=size['clip']))
   frames = batch_size * size['clip']
   flops = closed_form_flops_per_frame(config, size) * frames
-  row = benchmark.train_row(
-      functools.partial(losses.frame_loss, model), functools.partial(losses.frame_loss, unrolled),
-      params, batch, {'clips': batch_size, 'frames': frames}, flops, settings)
+  twin = None
   if settings.compare == 'torch':
     from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
-    times = torch_twin.train_times(torch_twin.activity(model, params), torch_twin.frame_loss,
-                                   batch, settings)
-    row |= benchmark.versus_torch('step_ms', row['step_ms'], 1e3 * statistics.median(times))
+    twin = torch_twin.train_call(torch_twin.activity(model, params), torch_twin.frame_loss,
+                                 batch, settings)
+  row = benchmark.train_row(
+      functools.partial(losses.frame_loss, model), functools.partial(losses.frame_loss, unrolled),
+      params, batch, {'clips': batch_size, 'frames': frames}, flops, settings, twin)
   return {'benchmark': 'train', 'model': name, 'unroll': config.unroll,
           'batch_size': batch_size} | row
 

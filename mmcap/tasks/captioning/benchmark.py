@@ -96,14 +96,13 @@ def _train(model, config, size, settings: benchmark.Settings) -> dict:
       config=dataclasses.replace(model.config, unroll=size['steps'])))
   counts = {'tokens': float((batch['targets'] != 0).sum()), 'captions': batch_size}
   flops = closed_form_flops_per_token(config, size) * batch_size * size['steps']
-  row = {'benchmark': 'train', 'batch_size': batch_size} | benchmark.train_row(
-      loss_fn, unrolled, params, batch, counts, flops, settings)
+  twin = None
   if settings.compare == 'torch':
     from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
-    times = torch_twin.train_times(torch_twin.captioner(model, params),
-                                   torch_twin.next_word_loss, batch, settings)
-    row |= benchmark.versus_torch('step_ms', row['step_ms'], 1e3 * statistics.median(times))
-  return row
+    twin = torch_twin.train_call(torch_twin.captioner(model, params),
+                                 torch_twin.next_word_loss, batch, settings)
+  return {'benchmark': 'train', 'batch_size': batch_size} | benchmark.train_row(
+      loss_fn, unrolled, params, batch, counts, flops, settings, twin)
 
 
 def _decode(model, size, beam_size: int, settings: benchmark.Settings) -> dict:
@@ -112,16 +111,18 @@ def _decode(model, size, beam_size: int, settings: benchmark.Settings) -> dict:
   params = jax.jit(model.init)(
       jax.random.key(0), features[:1], np.zeros((1, 2), np.int32))['params']
   fn = jax.jit(lambda p, f: decode.beam_search(model, p, f, size['steps'], beam_size)[0])
-  compile_s, times, compiled = benchmark.timed(fn, (params, features), settings)
+  twin = None
+  if settings.compare == 'torch':
+    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
+    twin = torch_twin.decode_call(torch_twin.captioner(model, params), features,
+                                  size['steps'], beam_size, model.config.vocab_size, settings)
+  compile_s, times, compiled, twin_times = benchmark.timed(fn, (params, features), settings, twin)
   median = statistics.median(times)
   row = {'benchmark': 'decode', 'beam_size': beam_size, 'images': len(features),
          'seconds': median, 'compile_s': compile_s,
          'captions_per_s': len(features) / median} | benchmark.memory(compiled)
-  if settings.compare == 'torch':
-    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
-    times = torch_twin.decode_times(torch_twin.captioner(model, params), features,
-                                    size['steps'], beam_size, model.config.vocab_size, settings)
-    row |= benchmark.versus_torch('seconds', median, statistics.median(times))
+  if twin:
+    row |= benchmark.versus_torch('seconds', median, statistics.median(twin_times))
   return row
 
 
@@ -138,19 +139,21 @@ def _retrieval(model, size, settings: benchmark.Settings) -> dict:
   start = time.perf_counter()
   score()  # compiles
   first_s = time.perf_counter() - start
-  start = time.perf_counter()
-  score()
-  seconds = time.perf_counter() - start
+  twin = None
+  if settings.compare == 'torch':
+    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
+    twin = torch_twin.retrieval_call(
+        torch_twin.captioner(model, params), features, batch, IMAGES_PER_BLOCK,
+        SENTENCES_PER_BLOCK, settings)
+    twin()  # warms up
+  (seconds,), twin_times = benchmark.repeated(
+      score, dataclasses.replace(settings, steps=1, warmup=0), twin)
   row = {'benchmark': 'retrieval', 'images': num_images, 'sentences': num_sentences,
          'seconds': seconds, 'first_call_s': first_s,
          'pairs_per_s': num_images * num_sentences / seconds} | _block_memory(
              model, params, features, batch)
-  if settings.compare == 'torch':
-    from mmcap import torch_twin  # pylint: disable=g-import-not-at-top
-    twin_s = torch_twin.retrieval_seconds(
-        torch_twin.captioner(model, params), features, batch, IMAGES_PER_BLOCK,
-        SENTENCES_PER_BLOCK, settings)
-    row |= benchmark.versus_torch('seconds', seconds, twin_s)
+  if twin:
+    row |= benchmark.versus_torch('seconds', seconds, twin_times[0])
   return row
 
 
@@ -235,7 +238,7 @@ def _extract(settings: benchmark.Settings) -> dict:
   params = jax.jit(model.init)(jax.random.key(0), images[:1])['params']
   images = jax.device_put(images)
   features = jax.jit(lambda p, x: model.apply({'params': p}, x, ('fc7',))['fc7'])
-  compile_s, times, compiled = benchmark.timed(features, (params, images), settings)
+  compile_s, times, compiled, _ = benchmark.timed(features, (params, images), settings)
   median = statistics.median(times)
   flops = vgg.flops_per_image(config, 'fc7') * batch_size
   row = {'benchmark': 'extract', 'model': 'vgg16', 'layer': 'fc7', 'crop': size['crop'],

@@ -86,7 +86,7 @@ def _decode(model, size: dict, beam_size: int, settings: benchmark.Settings) -> 
   params = jax.jit(model.init)(
       jax.random.key(0), jax.tree.map(lambda x: x[:1], videos), np.zeros((1, 2), np.int32))['params']
   fn = jax.jit(lambda p, v: decode.beam_search(model, p, v, size['steps'], beam_size)[0])
-  compile_s, times, compiled = benchmark.timed(fn, (params, videos), settings)
+  compile_s, times, compiled, _ = benchmark.timed(fn, (params, videos), settings)
   median = statistics.median(times)
   return {'benchmark': 'decode', 'model': 's2vt', 'beam_size': beam_size,
           'videos': size['decode_videos'], 'seconds': median, 'compile_s': compile_s,
