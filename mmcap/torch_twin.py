@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmcap.core.benchmark import Settings
+from mmcap.core.config import base_config
 from mmcap.data.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from mmcap.models.activity import ActivityConfig
 from mmcap.models.captioner import Captioner, ModelConfig
@@ -316,9 +317,10 @@ def frame_loss(module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tenso
 
 
 def train_step_fn(module: nn.Module, loss_fn: Callable, lr: float = 0.01,
-                  momentum: float = 0.9) -> Callable[[dict], torch.Tensor]:
+                  momentum: float = 0.9, clip_norm: float = 0.0) -> Callable[[dict], torch.Tensor]:
   """`step(batch) -> loss`: one SGD-with-momentum step of `module` (in
-  training mode) on `loss_fn(module, batch)`."""
+  training mode) on `loss_fn(module, batch)`, its gradient first clipped to
+  global L2 norm `clip_norm` (0: not clipped)."""
   optimizer = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum)
   module.train()
 
@@ -326,6 +328,8 @@ def train_step_fn(module: nn.Module, loss_fn: Callable, lr: float = 0.01,
     optimizer.zero_grad(set_to_none=True)
     loss = loss_fn(module, batch)
     loss.backward()
+    if clip_norm:
+      nn.utils.clip_grad_norm_(module.parameters(), clip_norm)
     optimizer.step()
     return loss.detach()
 
@@ -425,9 +429,12 @@ def _call(work: Callable[[], Any], dtype: str) -> Callable[[], None]:
 
 def train_call(module: nn.Module, loss_fn: Callable, batch: dict[str, np.ndarray],
                settings: Settings) -> Callable[[], None]:
-  """One SGD-with-momentum step of the twin `module` on `batch` per call."""
+  """One step of the twin `module` on `batch` per call, with the optimizer
+  of mmcap's benchmark (base_config's: SGD, momentum, gradient clipping)."""
   module.to(DEVICE)
-  step = train_step_fn(module, loss_fn)
+  optimizer = base_config().optimizer
+  step = train_step_fn(module, loss_fn, optimizer.learning_rate, optimizer.momentum,
+                       optimizer.grad_clip_norm)
   batch = {k: v.to(DEVICE) for k, v in to_torch(batch).items()}
   return _call(lambda: step(batch), settings.dtype)
 

@@ -120,7 +120,7 @@ def train_row(
   count of `unrolled_loss_fn` (the same model's loss without loops, since
   XLA counts a loop body once) and peak memory; with `twin` (a step of the
   PyTorch twin), its median step time and `vs_torch`."""
-  optimizer = steps.make_optimizer(base_config().optimizer)  # SGD, momentum 0.9
+  optimizer = steps.make_optimizer(base_config().optimizer)  # SGD, momentum 0.9, clip 10
   state = steps.TrainState(
       jnp.zeros((), jnp.int32), params, optimizer.init(params), jax.random.key(1)
   )
