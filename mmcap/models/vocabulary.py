@@ -4,7 +4,7 @@ Every captioner ends in a `VocabularyLogits` named `output`. Training does
 not need its logits at every position: `weighted_nll_sum` computes the
 summed NLL of the target tokens and its gradient together, in chunks of
 positions with the targets first, and skips the chunks that hold only
-<pad>. That saves the logits of padding positions (a third of them for
+<pad>. That saves the logits of padding positions (about 30% of them for
 captions of 8 to 20 words over 20 steps) and keeps at most one chunk's
 [rows, vocabulary] logits in memory.
 """
