@@ -7,6 +7,8 @@ r"""Extracts CNN features from image files, in the layout `prepare` reads.
       --weights=vgg16_weights_tf_dim_ordering_tf_kernels.h5 --output=feats.npy
   python -m mmcap.extract --videos=flow/ --layer=fc6 --output=features/flow/
   python -m mmcap.extract --tfds=coco_captions --tfds_split=val --output=feats.npy
+  python -m mmcap.extract --tfds=ucf101/ucf101_1_256 --tfds_video_field=video \
+      --tfds_split=train+test --every=5 --output=features/rgb/
 
 Rows: a directory's JPEG and PNG files in sorted name order, or a Karpathy
 JSON's images by `imgid` (IMAGE_ROOT/[filepath/]filename), so that
@@ -35,13 +37,19 @@ images of `mmcap.flow`), --output is a directory that receives one
 name order: the per-video feature files that `prepare_videos` and
 `prepare_video_captions` read. Each file appears whole; a rerun skips the
 videos done (and refuses an output directory of another extraction).
+With --tfds=NAME --tfds_video_field=FIELD, the examples of the splits of
+--tfds_split joined by + (train+test; no slices) are videos of encoded
+frames, extracted in the same way into one <split>_<index>.npy per video
+(train_000000.npy, ...): TFDS returns no file name for them, so each is
+named by its place in its split's fixed reading order, which
+`prepare_videos --tfds` follows to find its label.
 """
 
 import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from absl import app
@@ -71,11 +79,16 @@ _VIDEOS = flags.DEFINE_string(
 )
 _TFDS = flags.DEFINE_string(
     'tfds', None, 'A prepared TensorFlow Datasets image dataset, e.g. coco_captions.')
-_TFDS_SPLIT = flags.DEFINE_string('tfds_split', 'train', '--tfds: the split, e.g. val.')
+_TFDS_SPLIT = flags.DEFINE_string(
+    'tfds_split', 'train', '--tfds: the split, e.g. val (videos: splits joined by +, train+test).')
 _TFDS_DATA_DIR = flags.DEFINE_string(
     'tfds_data_dir', None, "--tfds: its data directory (default: TFDS's, ~/tensorflow_datasets).")
 _TFDS_IMAGE_FIELD = flags.DEFINE_string('tfds_image_field', 'image', '--tfds: the image field.')
-_EVERY = flags.DEFINE_integer('every', 1, '--videos: the features of every EVERY-th frame.')
+_TFDS_VIDEO_FIELD = flags.DEFINE_string(
+    'tfds_video_field', None,
+    '--tfds: a video field (ucf101: video); its examples are then extracted as --videos are.')
+_EVERY = flags.DEFINE_integer(
+    'every', 1, '--videos, --tfds_video_field: the features of every EVERY-th frame.')
 _IMAGE_ROOT = flags.DEFINE_string(
     'image_root', '.', '--karpathy_json: the directory its file names are relative to.'
 )
@@ -91,17 +104,26 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per step, over all 
 _PART_SIZE = flags.DEFINE_integer('part_size', 2048, 'Images per resumable part.')
 _DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
 _OUTPUT = flags.DEFINE_string(
-    'output', None, 'The features file to write (.npy); with --videos, a directory.')
+    'output', None,
+    'The features file to write (.npy); with --videos or --tfds_video_field, a directory.')
 flags.mark_flags_as_required(['output'])
+
+
+def _per_video() -> bool:
+  """Whether the output is one features file per video."""
+  return _VIDEOS.value is not None or _TFDS_VIDEO_FIELD.value is not None
 
 
 def _check_flags() -> None:
   if sum(f.value is not None for f in (_IMAGES, _KARPATHY_JSON, _VIDEOS, _TFDS)) != 1:
     raise InputError('give exactly one of --images, --karpathy_json, --videos and --tfds')
+  if _TFDS_VIDEO_FIELD.value is not None and _TFDS.value is None:
+    raise InputError('--tfds_video_field: give it with --tfds')
   output = _OUTPUT.value
-  if _VIDEOS.value is not None:
+  if _per_video():
     if output.endswith('.npy') or (epath.Path(output).is_file()):
-      raise InputError(f'--output={output}: expected a directory for --videos')
+      raise InputError(f'--output={output}: expected a directory for'
+                       f' {"--videos" if _VIDEOS.value is not None else "--tfds_video_field"}')
   elif not output.endswith('.npy'):
     raise InputError(f'--output={output}: expected a .npy file name')
   elif epath.Path(output).exists():
@@ -201,6 +223,44 @@ def tfds_rows(split: tfds_source.Split) -> Rows:
               split.images, on_error)
 
 
+@dataclasses.dataclass(frozen=True)
+class VideoRows:
+  """The videos whose features are the output's files, in order."""
+
+  names: list[str]
+  identity: Any  # what the extraction's record holds of them
+  frames: Callable[[], Iterator[tuple[str, Rows]]]  # each video's kept frames as rows
+
+
+def file_videos(videos: dict[str, list[str]]) -> VideoRows:
+  """Videos of frame files as rows of every --every-th frame."""
+  names = sorted(videos)
+  return VideoRows(
+      names, {'videos': absolute(_VIDEOS.value), 'names': names},
+      lambda: ((name, file_rows(videos[name][::_EVERY.value])) for name in names))
+
+
+def tfds_videos(source: tfds_source.Videos) -> VideoRows:
+  """A TFDS video dataset's examples as rows of every --every-th frame."""
+
+  def frames():
+    for name, count, encoded in source.frames(_EVERY.value):
+      if not count:
+        raise InputError(f'--tfds={source.dataset}: video {name} has no frames')
+
+      def on_error(start, stop, name=name):
+        raise InputError(
+            f'--tfds={source.dataset}: a frame of video {name} (frames {start * _EVERY.value}'
+            f' to {(stop - 1) * _EVERY.value}) does not decode')
+
+      yield name, Rows(count, None, encoded, on_error)
+
+  return VideoRows(source.names,
+                   {'tfds': source.dataset, 'version': source.version,
+                    'splits': list(source.splits), 'video_field': source.video_field,
+                    'names': source.names}, frames)
+
+
 def _features(extract, params, placement, rows: Rows, start: int, stop: int
               ) -> tuple[np.ndarray, list[str]]:
   """[stop - start, D] float32 features of rows start to stop - 1, and their names."""
@@ -257,25 +317,23 @@ def extract_images(extract, params, placement, rows: Rows, output: str) -> None:
         f' names in {names_file}')
 
 
-def extract_videos(extract, params, placement, videos: dict[str, list[str]], output: str) -> None:
+def extract_videos(extract, params, placement, videos: VideoRows, output: str) -> None:
   """Features of every --every-th frame of each video into OUTPUT/<video>.npy."""
-  _claim(output, _record({'videos': absolute(_VIDEOS.value), 'names': sorted(videos)}))
-  total = sum(len(frames[::_EVERY.value]) for frames in videos.values())
-  start_time, done, skipped = time.perf_counter(), 0, 0
-  for n, (video, frames) in enumerate(sorted(videos.items()), 1):
+  _claim(output, _record(videos.identity))
+  start_time, done, skipped, dim = time.perf_counter(), 0, 0, 'D'
+  for n, (video, rows) in enumerate(videos.frames(), 1):
     path = os.path.join(output, f'{video}.npy')
-    frames = frames[::_EVERY.value]
     if epath.Path(path).exists():
-      skipped += len(frames)
+      skipped += 1
       continue  # done by an earlier, interrupted run
-    features, _ = _features(extract, params, placement, file_rows(frames), 0, len(frames))
+    features, _ = _features(extract, params, placement, rows, 0, rows.count)
     with atomic_write(path, 'wb') as f:
       np.save(f, features)
-    done += len(frames)
-    print(f'extract: video {n}/{len(videos)} ({video}),'
-          f' {_progress(done, total - skipped, start_time, "frames")}', flush=True)
-  print(f'wrote {len(videos)} <video>.npy files of [T, {features.shape[1] if done else "D"}]'
-        f' float32 ({_LAYER.value}) to {output}')
+    done, dim = done + 1, features.shape[1]
+    print(f'extract: video {n}/{len(videos.names)} ({video}),'
+          f' {_progress(done, len(videos.names) - skipped, start_time, "videos")}', flush=True)
+  print(f'wrote {len(videos.names)} <video>.npy files of [T, {dim}] float32 ({_LAYER.value})'
+        f' to {output}')
 
 
 @errors.reports_input_errors
@@ -286,17 +344,20 @@ def main(argv: list[str]) -> None:
     rows = file_rows(image_files.in_directory(_IMAGES.value))
   elif _KARPATHY_JSON.value is not None:
     rows = file_rows(image_files.of_karpathy_json(_KARPATHY_JSON.value, _IMAGE_ROOT.value))
+  elif _TFDS_VIDEO_FIELD.value is not None:
+    videos = tfds_videos(tfds_source.open_videos(
+        _TFDS.value, _TFDS_SPLIT.value, _TFDS_DATA_DIR.value, _TFDS_VIDEO_FIELD.value))
   elif _TFDS.value is not None:
     rows = tfds_rows(tfds_source.open_split(
         _TFDS.value, _TFDS_SPLIT.value, _TFDS_DATA_DIR.value, _TFDS_IMAGE_FIELD.value))
   else:
-    videos = image_files.video_frames(_VIDEOS.value)
+    videos = file_videos(image_files.video_frames(_VIDEOS.value))
   config = vgg.config_from_keras_h5(_WEIGHTS.value, _CROP.value)
   config = dataclasses.replace(config, dtype=_DTYPE.value)
   placement = Placement.over_all_devices()
   params = jax.device_put(vgg.load_keras_h5(_WEIGHTS.value, config), placement.replicated)
   extract = features_fn(config, _LAYER.value, placement)
-  if _VIDEOS.value is None:
+  if not _per_video():
     extract_images(extract, params, placement, rows, _OUTPUT.value)
   else:
     extract_videos(extract, params, placement, videos, _OUTPUT.value)

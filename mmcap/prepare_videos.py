@@ -4,12 +4,20 @@ lists and a directory of per-video feature files.
   python -m mmcap.prepare_videos --ucf101_lists=ucfTrainTestlist --split=1 \
       --features_dir=features/rgb --stream=rgb --output_dir=data/ucf101_rgb_s1
 
+  python -m mmcap.prepare_videos --tfds=ucf101/ucf101_1_256 \
+      --features_dir=features/rgb --stream=rgb --output_dir=data/ucf101_rgb_s1
+
 --ucf101_lists holds classInd.txt, trainlistNN.txt and testlistNN.txt;
 --features_dir one <video>.npy of shape [T, D] per video of the split
 (v_ApplyEyeMakeup_g08_c01.npy), frames in order (RGB) or consecutive frame
 pairs (flow). The output directory (TFRecord shards, metadata.json, TFDS metadata;
 schema in mmcap/data/video_records.py) is what `dataset.dir` of an activity
 config points at; prepare the RGB and the flow stream into two directories.
+With --tfds=NAME (a prepared TFDS video classification dataset such as
+ucf101, whose config names the split: ucf101_1_256, ucf101_1, _2, _3), the
+classes are its `label` names and the videos its --tfds_splits (train,test),
+each found in --features_dir as `mmcap.extract --tfds_video_field` named it
+(<split>_<index>.npy).
 Everything is checked before anything is written, and the directory is
 written completely or not at all.
 """
@@ -27,6 +35,11 @@ from mmcap.data import video_records
 from mmcap.errors import InputError
 
 _LISTS = flags.DEFINE_string('ucf101_lists', None, 'Directory of the UCF101 split lists.')
+_TFDS = flags.DEFINE_string(
+    'tfds', None, 'Instead of --ucf101_lists: a prepared TFDS video dataset, e.g. ucf101/ucf101_1.')
+_TFDS_SPLITS = flags.DEFINE_list('tfds_splits', ['train', 'test'], '--tfds: its splits to read.')
+_TFDS_DATA_DIR = flags.DEFINE_string(
+    'tfds_data_dir', None, "--tfds: its data directory (default: TFDS's, ~/tensorflow_datasets).")
 _SPLIT = flags.DEFINE_integer('split', 1, 'The official split: 1, 2 or 3.')
 _FEATURES_DIR = flags.DEFINE_string('features_dir', None, 'Directory of <video>.npy [T, D].')
 _STREAM = flags.DEFINE_enum('stream', 'rgb', list(video_records.STREAMS), 'The stream.')
@@ -34,21 +47,40 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'Where to write (must not 
 _FEATURE_DIM = flags.DEFINE_integer('feature_dim', None, 'If set, the D every file must have.')
 _FLOAT32 = flags.DEFINE_bool('float32', False, 'Store float32 (default: float16, half the size).')
 _VIDEOS_PER_SHARD = flags.DEFINE_integer('videos_per_shard', 500, 'Videos per TFRecord shard.')
-flags.mark_flags_as_required(['ucf101_lists', 'features_dir', 'output_dir'])
+flags.mark_flags_as_required(['features_dir', 'output_dir'])
+
+
+def _read_videos() -> tuple[list[str], list[video_records.Video], dict]:
+  """The classes, the videos and the source record, from the split lists or
+  from TFDS."""
+  if (_LISTS.value is None) == (_TFDS.value is None):
+    raise InputError('give exactly one of --ucf101_lists and --tfds')
+  if _TFDS.value is None:
+    if _TFDS_SPLITS.present or _TFDS_DATA_DIR.present:
+      raise InputError('--tfds_splits, --tfds_data_dir: give them with --tfds')
+    classes, videos = ucf101.read_split(_LISTS.value, _SPLIT.value)
+    return classes, videos, {'lists': _LISTS.value, 'split': _SPLIT.value}
+  if _SPLIT.present:
+    raise InputError(f'--split: the --tfds={_TFDS.value} config names the split'
+                     ' (ucf101/ucf101_1, _2, _3)')
+  from mmcap.data import tfds_source  # pylint: disable=g-import-not-at-top
+  classes, listed = tfds_source.read_video_labels(
+      _TFDS.value, _TFDS_SPLITS.value, _TFDS_DATA_DIR.value)
+  videos = [video_records.Video(*video) for video in listed]
+  return classes, videos, {'tfds': _TFDS.value, 'splits': _TFDS_SPLITS.value}
 
 
 @errors.reports_input_errors
 def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise InputError(f'unexpected arguments: {argv[1:]}')
+  errors.start_command(argv)
   for flag in (_VIDEOS_PER_SHARD, _FEATURE_DIM):
     prepared.check_positive(flag.name, flag.value)
   prepared.check_new_directory(_OUTPUT_DIR.value)
-  classes, videos = ucf101.read_split(_LISTS.value, _SPLIT.value)
+  classes, videos, source = _read_videos()
   if not any(video.split == 'train' for video in videos):
-    raise InputError(
-        f'{os.path.join(_LISTS.value, f"trainlist{_SPLIT.value:02d}.txt")}: no'
-        ' training videos: nothing to train on')
+    where = (f'--tfds={_TFDS.value}' if _TFDS.value is not None
+             else os.path.join(_LISTS.value, f'trainlist{_SPLIT.value:02d}.txt'))
+    raise InputError(f'{where}: no training videos: nothing to train on')
   if not frame_files.check_features(_FEATURES_DIR.value, videos, _FEATURE_DIM.value):
     # Every file has the first one's D, and no model learns from D = 0.
     path = os.path.join(_FEATURES_DIR.value, f'{videos[0].name}.npy')
@@ -59,7 +91,7 @@ def main(argv: list[str]) -> None:
       classes,
       _STREAM.value,
       _OUTPUT_DIR.value,
-      source={'lists': _LISTS.value, 'split': _SPLIT.value, 'features': _FEATURES_DIR.value},
+      source={**source, 'features': _FEATURES_DIR.value},
       storage_dtype='float32' if _FLOAT32.value else 'float16',
       videos_per_shard=_VIDEOS_PER_SHARD.value,
   )

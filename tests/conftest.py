@@ -166,6 +166,26 @@ def flickr8k_dataset(tmp_path_factory, flickr8k_images) -> str:
   return output_dir
 
 
+def write_ucf101(data_dir, splits: dict[str, list[tuple[np.ndarray, int]]],
+                 config: str = 'ucf101_1') -> None:
+  """TFDS's ucf101 (`config`, its real features) as `tfds build` leaves it in
+  `data_dir`, holding for each split its (frames uint8 [T, H, W, 3], label)
+  videos."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = tfds.builder(f'ucf101/{config}', data_dir=str(data_dir))
+  features = builder.info.features
+  directory = os.path.join(str(data_dir), 'ucf101', config, str(builder.version))
+  os.makedirs(directory)
+  for split, videos in splits.items():
+    path = os.path.join(directory, f'ucf101-{split}.tfrecord-00000-of-00001')
+    with tf.io.TFRecordWriter(path) as writer:
+      for frames, label in videos:
+        writer.write(features.serialize_example({'video': frames, 'label': label}))
+  tfds.folder_dataset.write_metadata(data_dir=directory, features=features, check_data=False)
+
+
 def write_coco_captions(data_dir, splits: dict[str, list[dict]]) -> None:
   """TFDS's coco_captions as `tfds build` leaves it in `data_dir` (its real
   features, objects left empty), holding for each split its examples, each

@@ -1,6 +1,7 @@
 """python -m mmcap.extract: image files -> the features file prepare reads,
 equal to Keras's VGG on the same weights; resumable; bad files named."""
 
+import io
 import json
 import os
 from pathlib import Path
@@ -14,9 +15,11 @@ import tensorflow_datasets as tfds
 from mmcap.data import image_files
 from mmcap.data import sources
 from mmcap.data import tfds_source
+from mmcap.data import video_records
 from mmcap.errors import InputError
 
-from conftest import FLICKR8K_DIR, run_command_lines, run_python, with_flags, write_coco_captions
+from conftest import (FLICKR8K_DIR, run_command_lines, run_python, with_flags,
+                      write_coco_captions, write_ucf101)
 from test_vgg import SMALL, keras_vgg, real_looking_images, save_legacy_h5
 
 keras = pytest.importorskip('keras')
@@ -265,6 +268,13 @@ BAD_FLAGS = [
     (['--videos={d}', '--output={d}/feats'], 'bad_flags0/gif: no .jpg/.jpeg/.png frame file'),
     (['--videos={d}/videos'], '--output={d}/f.npy: expected a directory for --videos'),
     (['--videos={d}/videos', '--output={d}/feats', '--every=0'], '--every=0: expected a positive'),
+    (['--tfds_video_field=video'], '--tfds_video_field: give it with --tfds'),
+    (['--tfds=mnist', '--tfds_video_field=image', '--output={d}/feats'],
+     "--tfds=mnist: no video field 'image'"),
+    (['--tfds=ucf101/ucf101_1', '--tfds_video_field=video', '--tfds_split=train[:2]',
+      '--output={d}/feats'], '--tfds_split=train[:2]: expected split names of ucf101/ucf101_1'),
+    (['--tfds=ucf101/ucf101_1', '--tfds_video_field=video'],
+     '--output={d}/f.npy: expected a directory for --tfds_video_field'),
 ]
 
 
@@ -293,3 +303,64 @@ def test_bad_flags_are_one_line(bad_flag_results, index):
   assert line.startswith('error: ') and BAD_FLAGS[index][1].format(d=d) in line, line
   assert not os.path.exists(f'{d}/f.npy') and not os.path.exists(f'{d}/f.npy.parts')
   assert not os.path.exists(f'{d}/feats')
+
+
+def test_tfds_videos_to_prepared_videos(weights, tmp_path):
+  """ucf101 as `tfds build` leaves it (a replica on disk) -> extract
+  --tfds_video_field -> prepare_videos --tfds: each video's file holds the
+  features of its every 2nd frame as TFDS stores them, named by its place in
+  its split, and is prepared with its label."""
+  model, weights_file = weights
+  pictures = iter(real_looking_images(14, 64).astype(np.uint8))  # each frame its own
+  frames = lambda count: np.stack([next(pictures) for _ in range(count)])
+  splits = {'train': [(frames(5), 7), (frames(2), 0), (frames(3), 100)],
+            'test': [(frames(3), 42), (frames(1), 7)]}
+  write_ucf101(tmp_path / 'tfds', splits)
+  tfds_flags = ['--tfds=ucf101/ucf101_1', f'--tfds_data_dir={tmp_path}/tfds']
+  command = [*tfds_flags, '--tfds_video_field=video', '--tfds_split=train+test', '--every=2',
+             '--batch_size=2', f'--output={tmp_path}/rgb', f'--weights={weights_file}',
+             '--resize=64', '--crop=64', '--layer=fc7']
+  result = extract(*command)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'video 5/5 (test_000001)' in result.stdout and not result.stderr.strip()
+  os.remove(tmp_path / 'rgb' / 'train_000001.npy')  # as if interrupted there
+  result = extract(*command)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'video 2/5 (train_000001)' in result.stdout and 'video 1/5' not in result.stdout
+  builder = tfds.builder('ucf101/ucf101_1', data_dir=str(tmp_path / 'tfds'))
+  for split, videos in splits.items():
+    stored = builder.as_dataset(split=split, shuffle_files=False,
+                                decoders={'video': tfds.decode.SkipDecoding()})
+    for index, example in enumerate(tfds.as_numpy(stored)):
+      decoded = np.stack([np.asarray(Image.open(io.BytesIO(frame)).convert('RGB'))
+                          for frame in example['video'][::2]])
+      want = np.asarray(model(keras.applications.vgg16.preprocess_input(
+          decoded.astype(np.float32)))[1])
+      found = np.load(tmp_path / 'rgb' / f'{split}_{index:06d}.npy')
+      assert found.shape == (-(-len(videos[index][0]) // 2), SMALL.dense_dim)
+      np.testing.assert_allclose(found, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+  prepare = ['-m', 'mmcap.prepare_videos', *tfds_flags, f'--features_dir={tmp_path}/rgb']
+  result = run_python(*prepare, f'--output_dir={tmp_path}/prepared')
+  assert result.returncode == 0, result.stderr[-3000:]
+  info = video_records.load_info(str(tmp_path / 'prepared'))
+  assert len(info['classes']) == 101 and info['classes'][7] == 'Basketball'
+  assert {split: v['num_videos'] for split, v in info['splits'].items()} == {
+      'train': 3, 'test': 2}
+  for split, videos in splits.items():
+    listed = {name: (label, num_frames) for name, label, num_frames, _ in
+              info['splits'][split]['videos']}
+    assert listed == {f'{split}_{i:06d}': (label, -(-len(frames) // 2))
+                      for i, (frames, label) in enumerate(videos)}
+  prepared = tfds.builder_from_directory(str(tmp_path / 'prepared'))
+  for example in tfds.as_numpy(prepared.as_dataset(split='test')):
+    name = info['splits']['test']['videos'][example['video']['index']][0]
+    stored = np.frombuffer(example['video']['features'], '<f2').reshape(-1, SMALL.dense_dim)
+    np.testing.assert_allclose(stored, np.load(tmp_path / 'rgb' / f'{name}.npy'),
+                               rtol=1e-3, atol=1e-3)
+  # A refusal after TFDS has read is one line.
+  result = run_python(*prepare, '--tfds_splits=train,validation',
+                      f'--output_dir={tmp_path}/other')
+  assert result.returncode == 2, result.stderr
+  (line,) = result.stderr.strip().splitlines()
+  assert line.startswith('error: --tfds_splits=validation: not a split of ucf101/ucf101_1'), line

@@ -12,7 +12,7 @@ from mmcap.data import ucf101
 from mmcap.data import video_records
 from mmcap.errors import InputError
 
-from conftest import run_python
+from conftest import run_command_lines, run_python
 
 CLASSES = ['ApplyEyeMakeup', 'Basketball', 'Surfing']
 DIM = 8
@@ -103,6 +103,35 @@ def test_prepare_errors_are_one_line_and_write_nothing(ucf, tmp_path):
       f'error: {ucf[1]}/v_Basketball_g01_c01.npy: no feature file for video'
       ' v_Basketball_g01_c01 of the test list']
   assert not (tmp_path / 'out').exists() and not list(tmp_path.glob('.preparing-*'))
+
+
+TFDS_FLAG_ERRORS = [
+    (['--ucf101_lists={lists}', '--tfds=ucf101/ucf101_1'],
+     'give exactly one of --ucf101_lists and --tfds'),
+    ([], 'give exactly one of --ucf101_lists and --tfds'),
+    (['--tfds=ucf101/ucf101_1', '--split=2'],
+     '--split: the --tfds=ucf101/ucf101_1 config names the split'),
+    (['--ucf101_lists={lists}', '--tfds_splits=train'],
+     '--tfds_splits, --tfds_data_dir: give them with --tfds'),
+    (['--tfds=ucf101/ucf101_1', '--tfds_data_dir={d}/empty'],
+     '--tfds=ucf101/ucf101_1: not prepared in {d}/empty/ucf101/ucf101_1/2.0.0'),
+    (['--tfds=coco_captions'], "--tfds=coco_captions: no ClassLabel field 'label'"),
+    (['--tfds=ucf101/ucf101_1', '--tfds_splits=train,dev'],
+     '--tfds_splits=train,dev: expected TFDS splits named train, validation or test'),
+]
+
+
+def test_tfds_flags_are_checked_in_one_line(ucf, tmp_path):
+  lists, features = ucf
+  common = [f'--features_dir={features}', f'--output_dir={tmp_path}/out']
+  cases = [common + [f.format(lists=lists, d=tmp_path) for f in flags]
+           for flags, _ in TFDS_FLAG_ERRORS]
+  for (_, message), result in zip(TFDS_FLAG_ERRORS, run_command_lines(
+      'mmcap.prepare_videos', cases, tmp_path)):
+    assert result['traceback'] is None and result['status'] == 2, result
+    (line,) = result['stderr'].strip().splitlines()
+    assert line.startswith('error: ' + message.format(d=tmp_path)), line
+  assert not (tmp_path / 'out').exists()
 
 
 @pytest.fixture

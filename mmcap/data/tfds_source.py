@@ -1,15 +1,23 @@
 """TensorFlow Datasets splits as mmcap's sources: the images of a split, for
 `mmcap.extract --tfds` (each example's encoded image, undecoded: mmcap
 decodes and crops it as it does image files, and a name for it, in the
-split's fixed reading order), and the captions of a caption dataset such as
-coco_captions, for `mmcap.prepare --tfds`.
+split's fixed reading order); the captions of a caption dataset such as
+coco_captions, for `mmcap.prepare --tfds`; and the videos of a video
+dataset such as ucf101 (each example's encoded frames, and its label), for
+`mmcap.extract --tfds --tfds_video_field` and `mmcap.prepare_videos --tfds`.
+A video example has no file name in TFDS (ucf101's is its key, which TFDS
+does not return), so it is named <split>_<index> by its place in the
+split's fixed reading order (train_000000, ...).
 
 Nothing is downloaded: the dataset must have been prepared already (`tfds
 build NAME`, or tfds.load with download=True), in --tfds_data_dir or TFDS's
 default data directory.
 """
 
+import contextlib
 import dataclasses
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -63,12 +71,35 @@ def _builder(dataset: str, data_dir: str | None) -> Any:
     raise InputError(f'--tfds={dataset}: {one_line(str(e))}') from None
 
 
+class _DropDeprecationWarnings(logging.Filter):
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return 'deprecated' not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_deprecation_warnings() -> Iterator[None]:
+  """TFDS sets up the decoding of a Video field with calls that it and
+  TensorFlow log as deprecated: not the user's to act on, and lines of noise
+  before a command's own. They are dropped while it does."""
+  drop = _DropDeprecationWarnings()
+  loggers = [logging.getLogger('absl'), logging.getLogger('tensorflow')]
+  for logger in loggers:
+    logger.addFilter(drop)
+  try:
+    yield
+  finally:
+    for logger in loggers:
+      logger.removeFilter(drop)
+
+
 def _examples(builder: Any, dataset: str, split: str, flag: str, decoders: Any) -> tf.data.Dataset:
   """The split's examples in a fixed order (TFDS's, its files interleaved);
   InputError if the dataset is not prepared or has no such split (named by
   `flag`)."""
   try:
-    examples = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
+    with _without_deprecation_warnings():
+      examples = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
   except AssertionError:  # TFDS's way of saying that the data is not there
     raise InputError(
         f'--tfds={dataset}: not prepared in {builder.data_dir}; mmcap downloads nothing:'
@@ -165,3 +196,110 @@ def read_captions(dataset: str, splits: list[str], data_dir: str | None,
                      f' {",".join(splits)} {len(images)} images: extract the features of'
                      ' exactly these splits')
   return images
+
+
+def video_name(split: str, index: int) -> str:
+  """The name of a TFDS video example, and of its feature file."""
+  return f'{split}_{index:06d}'
+
+
+def _video_splits(dataset: str, splits: str, flag: str) -> list[str]:
+  """The '+'-joined plain split names of `splits`; a slice is refused, since
+  a video is named by its index in the whole split."""
+  names = splits.split('+')
+  for name in names:
+    if not name.isidentifier():
+      raise InputError(f'{flag}={splits}: expected split names of {dataset} joined by +'
+                       ' (train+test), no slices: a video is named by its index in its split')
+  return names
+
+
+@dataclasses.dataclass(frozen=True)
+class Videos:
+  """Splits of a prepared TFDS video dataset."""
+
+  dataset: str
+  version: str
+  splits: tuple[str, ...]
+  video_field: str
+  examples: dict[str, tf.data.Dataset]  # by split; the video field undecoded
+
+  @property
+  def names(self) -> list[str]:
+    return [video_name(split, index) for split, examples in self.examples.items()
+            for index in range(int(examples.cardinality()))]
+
+  def frames(self, every: int
+             ) -> Iterator[tuple[str, int, Callable[[int, int], tf.data.Dataset]]]:
+    """Each video's name, its number of frames kept (every `every`-th), and
+    (start, stop) -> tf.data of (encoded frame, name) of those kept, in order."""
+    for split, examples in self.examples.items():
+      field = self.video_field
+      try:
+        for index, frames in enumerate(examples.map(lambda e: e[field]).as_numpy_iterator()):
+          name, kept = video_name(split, index), frames[::every]
+          labels = [f'{name}/{k * every}' for k in range(len(kept))]
+          yield name, len(kept), lambda start, stop, kept=kept, labels=labels: (
+              tf.data.Dataset.from_tensor_slices((kept[start:stop], labels[start:stop])))
+      except tf.errors.OpError as e:  # a missing or damaged file of the split
+        raise InputError(f'--tfds={self.dataset}: cannot read split {split}'
+                         f' ({one_line(e.message)})') from None
+
+
+def _video_field(dataset: str, features: Any, field: str, flag: str) -> None:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  if field not in features or not isinstance(features[field], tfds.features.Video):
+    raise InputError(f'--tfds={dataset}: no video field {field!r} (its fields:'
+                     f' {sorted(features)}); give {flag}')
+
+
+def open_videos(dataset: str, splits: str, data_dir: str | None, video_field: str) -> Videos:
+  """The '+'-joined `splits` of the TFDS video dataset `dataset`; InputError
+  if there is no such dataset, split or video field, or if it is not
+  prepared."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = _builder(dataset, data_dir)
+  features = builder.info.features
+  _video_field(dataset, features, video_field, '--tfds_video_field')
+  decoders = {video_field: tfds.decode.SkipDecoding()}
+  examples = {split: _examples(builder, dataset, split, '--tfds_split', decoders)
+              for split in _video_splits(dataset, splits, '--tfds_split')}
+  return Videos(dataset, str(builder.version), tuple(examples), video_field, examples)
+
+
+# The label field of a video classification dataset (ucf101's).
+LABEL_FIELD = 'label'
+
+
+def read_video_labels(dataset: str, splits: list[str], data_dir: str | None
+                      ) -> tuple[list[str], list[tuple[str, int, str]]]:
+  """The class names of the TFDS video dataset `dataset` (its ClassLabel
+  `label`) and (name, label, mmcap split) of each video of `splits` (TFDS
+  names; validation is val), named as `open_videos` names them; the videos
+  are not decoded."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = _builder(dataset, data_dir)
+  features = builder.info.features
+  label = features[LABEL_FIELD] if LABEL_FIELD in features else None
+  if not isinstance(label, tfds.features.ClassLabel):
+    raise InputError(f'--tfds={dataset}: no ClassLabel field {LABEL_FIELD!r} (its fields:'
+                     f' {sorted(features)}); prepare_videos reads video classification'
+                     ' datasets such as ucf101')
+  if any(SPLIT_NAMES.get(split, split) not in ('train', 'val', 'test') for split in splits):
+    raise InputError(f'--tfds_splits={",".join(splits)}: expected TFDS splits named train,'
+                     ' validation or test, no slices')
+  decoders = tfds.decode.PartialDecoding({LABEL_FIELD: True})
+  videos = []
+  for split in splits:
+    mmcap_split = SPLIT_NAMES.get(split, split)
+    examples = _examples(builder, dataset, split, '--tfds_splits', decoders)
+    try:
+      for index, example in enumerate(examples.as_numpy_iterator()):
+        videos.append((video_name(split, index), int(example[LABEL_FIELD]), mmcap_split))
+    except tf.errors.OpError as e:
+      raise InputError(f'--tfds={dataset}: cannot read split {split} in {builder.data_dir}'
+                       f' ({one_line(e.message)})') from None
+  return list(label.names), videos
