@@ -27,16 +27,19 @@ def plain_nll_sum(x, kernel, bias, targets, weights):
   return jnp.sum(weights * optax.softmax_cross_entropy_with_integer_labels(logits, targets))
 
 
-# Weights per position over 37 positions (8 chunks of 5, the last 2 short):
-# all real; targets scattered among padding, so that sorting matters; chunks
-# of padding only; nothing real.
+# Weights of two groups of 37 positions each (8 chunks of 5, the last 2
+# short), each group with its own pattern: every position weighted; targets
+# scattered among padding, so that sorting matters; chunks of padding only;
+# nothing weighted.
 POSITIONS = 37
-WEIGHTS = {
+PATTERNS = {
     'all': np.ones(POSITIONS),
     'scattered': (np.arange(POSITIONS) % 3 == 0).astype(float),
     'tail_padding': (np.arange(POSITIONS) < 9).astype(float),
     'none': np.zeros(POSITIONS),
 }
+GROUPS = [('all', 'none'), ('scattered', 'tail_padding'), ('tail_padding', 'all'),
+          ('none', 'none')]
 
 
 @jax.jit
@@ -48,36 +51,37 @@ def fused_and_plain(x, kernel, bias, targets, weights):
   return [jax.value_and_grad(f, argnums=(0, 1, 2))(x, kernel, bias) for f in (fused, plain)]
 
 
-@pytest.mark.parametrize('pattern', list(WEIGHTS))
-def test_weighted_nll_sum_and_its_gradient_equal_autodiff(pattern):
-  rng = np.random.default_rng(0)
-  x = rng.normal(size=(POSITIONS, DIM)).astype(np.float32)
-  kernel = rng.normal(size=(DIM, PADDED)).astype(np.float32)
-  bias = rng.normal(size=PADDED).astype(np.float32)
-  targets = rng.integers(0, VOCAB, size=POSITIONS).astype(np.int32)
-  weights = WEIGHTS[pattern].astype(np.float32)
+def random_inputs(rng, groups, positions):
+  return (rng.normal(size=(groups, positions, DIM)).astype(np.float32),
+          rng.normal(size=(DIM, PADDED)).astype(np.float32),
+          rng.normal(size=PADDED).astype(np.float32),
+          rng.integers(0, VOCAB, size=(groups, positions)).astype(np.int32))
+
+
+@pytest.mark.parametrize('patterns', GROUPS, ids='-'.join)
+def test_weighted_nll_sum_and_its_gradient_equal_autodiff(patterns):
+  x, kernel, bias, targets = random_inputs(np.random.default_rng(0), 2, POSITIONS)
+  weights = np.stack([PATTERNS[p] for p in patterns]).astype(np.float32)
   (value, grads), (expected, expected_grads) = fused_and_plain(x, kernel, bias, targets, weights)
   np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5)
   for grad, expected_grad in zip(grads, expected_grads):
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-5)
-  if pattern == 'none':
+  if patterns == ('none', 'none'):
     assert float(value) == 0.0
 
 
 def test_bfloat16_inputs_stay_close_to_float32():
-  rng = np.random.default_rng(1)
-  x = jnp.asarray(rng.normal(size=(24, DIM)), jnp.float32)
-  kernel = jnp.asarray(rng.normal(size=(DIM, PADDED)), jnp.float32)
-  bias = jnp.zeros(PADDED)
-  targets = jnp.asarray(rng.integers(0, VOCAB, size=24), jnp.int32)
-  weights = jnp.ones(24)
-  full = vocabulary.weighted_nll_sum(x, kernel, bias, targets, weights, VOCAB)
-  half = vocabulary.weighted_nll_sum(
-      x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16), bias, targets, weights, VOCAB)
-  grad = jax.grad(vocabulary.weighted_nll_sum)(
-      x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16), bias, targets, weights, VOCAB)
-  assert grad.dtype == jnp.bfloat16
+  x, kernel, _, targets = random_inputs(np.random.default_rng(1), 1, 24)
+  bias, weights = np.zeros(PADDED, np.float32), np.ones((1, 24), np.float32)
+  loss = lambda x, k: vocabulary.weighted_nll_sum(x, k, bias, targets, weights, VOCAB)
+  full, full_grads = jax.value_and_grad(loss, argnums=(0, 1))(x, kernel)
+  half, half_grads = jax.value_and_grad(loss, argnums=(0, 1))(
+      x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16))
   np.testing.assert_allclose(half, full, rtol=2e-2)
+  for grad, full_grad in zip(half_grads, full_grads):
+    assert grad.dtype == jnp.bfloat16
+    np.testing.assert_allclose(grad.astype(np.float32), full_grad, rtol=5e-2,
+                               atol=2e-2 * np.abs(full_grad).max())
 
 
 def captioner(name):

@@ -55,92 +55,109 @@ class VocabularyLogits(nn.Module):
   def weighted_nll_sum(
       self, x: jax.Array, targets: jax.Array, weights: jax.Array
   ) -> jax.Array:
-    """sum(weights * NLL of targets) over every position of `x` [..., D]
-    (targets and weights [...]); positions of weight 0 are never projected.
-    Needs the layer's parameters, so only in `apply`."""
+    """sum(weights * NLL of targets) over every position of `x` [B, ..., D]
+    (targets and weights [B, ...]); positions of weight 0 are never
+    projected. The examples are packed in `data_groups(B)` groups. Needs the
+    layer's parameters, so only in `apply`."""
     dense = self.variables['params']['Dense_0']
+    groups = data_groups(x.shape[0])
     return weighted_nll_sum(
-        x.reshape(-1, x.shape[-1]).astype(self.dtype),
+        x.reshape(groups, -1, x.shape[-1]).astype(self.dtype),
         dense['kernel'].astype(self.dtype),
         dense['bias'],
-        jnp.asarray(targets).reshape(-1),
-        jnp.asarray(weights, jnp.float32).reshape(-1),
+        jnp.asarray(targets).reshape(groups, -1),
+        jnp.asarray(weights, jnp.float32).reshape(groups, -1),
         self.vocab_size,
     )
 
 
+def data_groups(batch_size: int) -> int:
+  """The groups of consecutive examples that the loss packs apart: one per
+  device where the devices divide the batch (mmcap splits every batch over
+  all devices), so that under data parallelism each device packs and
+  projects only its own examples' positions; else one."""
+  devices = jax.device_count()
+  return devices if batch_size % devices == 0 else 1
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def weighted_nll_sum(
-    x_nd: jax.Array,
+    x_gnd: jax.Array,
     kernel_dv: jax.Array,
     bias_v: jax.Array,
-    targets_n: jax.Array,
-    weights_n: jax.Array,
+    targets_gn: jax.Array,
+    weights_gn: jax.Array,
     vocab_size: int,
 ) -> jax.Array:
-  """sum_n weights_n * -log softmax(x_n . kernel + bias + mask)[targets_n];
-  the gradient is computed with it (softmax - one-hot, times the weight, in
-  the same pass as the loss), so the logits are never kept for a backward
-  pass. Not differentiable in `weights_n`."""
-  return _nll_and_grads(x_nd, kernel_dv, bias_v, targets_n, weights_n, vocab_size)[0]
+  """sum weights * -log softmax(x . kernel + bias + mask)[targets] over G
+  groups of N positions; the gradient is computed with it (softmax -
+  one-hot, times the weight, in the same pass as the loss), so the logits
+  are never kept for a backward pass. Not differentiable in `weights_gn`."""
+  return _nll_and_grads(x_gnd, kernel_dv, bias_v, targets_gn, weights_gn, vocab_size)[0]
 
 
-def _nll_and_grads(x_nd, kernel_dv, bias_v, targets_n, weights_n, vocab_size):
-  """The weighted NLL sum and its gradients in x, kernel and bias."""
-  num, dim = x_nd.shape
+def _nll_and_grads(x_gnd, kernel_dv, bias_v, targets_gn, weights_gn, vocab_size):
+  """The weighted NLL sum and its float32 gradients in x, kernel and bias.
+  Each group's positions are sorted, weighted ones first, and cut into
+  LOSS_CHUNKS chunks; chunk k of every group is computed together, and
+  skipped where no group has a weighted position in it. Everything but the
+  final sums stays per group, so a group on its own device stays there."""
+  groups, num, dim = x_gnd.shape
   padded = kernel_dv.shape[1]
-  rows = -(-num // LOSS_CHUNKS)
+  rows = max(-(-num // LOSS_CHUNKS), 1)
   chunks = -(-num // rows)
-  # Positions with a weight first, in order; then the rest.
-  order = jnp.argsort(weights_n == 0, stable=True)
-  weighted = jnp.sum(weights_n != 0)
-  pad = lambda a: jnp.pad(a[order], [(0, chunks * rows - num)] + [(0, 0)] * (a.ndim - 1))
-  x_crd = pad(x_nd).reshape(chunks, rows, dim)
-  targets_cr = pad(targets_n).reshape(chunks, rows)
-  weights_cr = pad(weights_n).reshape(chunks, rows)
+  order = jnp.argsort(weights_gn == 0, axis=1, stable=True)
+  most_weighted = jnp.max(jnp.sum(weights_gn != 0, axis=1))
+
+  def chunked(a):  # [G, N, ...] -> [chunks, G, rows, ...] in sorted order
+    a = jnp.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)), axis=1)
+    a = jnp.pad(a, [(0, 0), (0, chunks * rows - num)] + [(0, 0)] * (a.ndim - 2))
+    return jnp.moveaxis(a.reshape((groups, chunks, rows) + a.shape[2:]), 1, 0)
+
   shift = bias_v.astype(jnp.float32) + _column_mask(vocab_size, padded)
 
   def chunk(totals, inputs):
-    index, x_rd, targets_r, weights_r = inputs
+    index, x_grd, targets_gr, weights_gr = inputs
 
     def compute(totals):
       nll_sum, d_kernel, d_bias = totals
-      logits = jnp.dot(x_rd, kernel_dv, preferred_element_type=jnp.float32) + shift
+      logits = jnp.einsum('grd,dv->grv', x_grd, kernel_dv,
+                          preferred_element_type=jnp.float32) + shift
       log_z = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
-      target_logit = jnp.take_along_axis(logits, targets_r[:, None], axis=-1)
-      nll_sum += jnp.sum(weights_r * (log_z - target_logit)[:, 0])
-      d_logits = weights_r[:, None] * (
-          jnp.exp(logits - log_z) - jax.nn.one_hot(targets_r, padded, dtype=jnp.float32))
+      target_logit = jnp.take_along_axis(logits, targets_gr[..., None], axis=-1)
+      nll_sum += jnp.sum(weights_gr * (log_z - target_logit)[..., 0], axis=1)
+      d_logits = weights_gr[..., None] * (
+          jnp.exp(logits - log_z) - jax.nn.one_hot(targets_gr, padded, dtype=jnp.float32))
       d_logits = d_logits.astype(kernel_dv.dtype)
-      d_kernel += jnp.dot(x_rd.T, d_logits, preferred_element_type=jnp.float32)
-      d_bias += jnp.sum(d_logits, axis=0, dtype=jnp.float32)
-      d_x = jnp.dot(d_logits, kernel_dv.T, preferred_element_type=jnp.float32)
+      d_kernel += jnp.einsum('grd,grv->gdv', x_grd, d_logits, preferred_element_type=jnp.float32)
+      d_bias += jnp.sum(d_logits, axis=1, dtype=jnp.float32)
+      d_x = jnp.einsum('grv,dv->grd', d_logits, kernel_dv, preferred_element_type=jnp.float32)
       return (nll_sum, d_kernel, d_bias), d_x
 
-    skip = lambda totals: (totals, jnp.zeros((rows, dim), jnp.float32))
-    return jax.lax.cond(index * rows < weighted, compute, skip, totals)
+    skip = lambda totals: (totals, jnp.zeros((groups, rows, dim), jnp.float32))
+    return jax.lax.cond(index * rows < most_weighted, compute, skip, totals)
 
-  zeros = (jnp.zeros((), jnp.float32), jnp.zeros((dim, padded), jnp.float32),
-           jnp.zeros((padded,), jnp.float32))
-  (nll_sum, d_kernel, d_bias), d_x_crd = jax.lax.scan(
-      chunk, zeros, (jnp.arange(chunks), x_crd, targets_cr, weights_cr))
-  d_x_nd = d_x_crd.reshape(chunks * rows, dim)[jnp.argsort(order)]
-  grads = (d_x_nd.astype(x_nd.dtype), d_kernel.astype(kernel_dv.dtype),
-           d_bias.astype(bias_v.dtype))
-  return nll_sum, grads
+  zeros = (jnp.zeros((groups,), jnp.float32), jnp.zeros((groups, dim, padded), jnp.float32),
+           jnp.zeros((groups, padded), jnp.float32))
+  (nll_sum, d_kernel, d_bias), d_x = jax.lax.scan(
+      chunk, zeros, (jnp.arange(chunks), chunked(x_gnd), chunked(targets_gn),
+                     chunked(weights_gn)))
+  d_x = jnp.moveaxis(d_x, 0, 1).reshape(groups, chunks * rows, dim)
+  d_x = jnp.take_along_axis(d_x, jnp.argsort(order, axis=1)[..., None], axis=1)
+  return jnp.sum(nll_sum), (d_x, jnp.sum(d_kernel, 0), jnp.sum(d_bias, 0))
 
 
-def _weighted_nll_sum_fwd(x_nd, kernel_dv, bias_v, targets_n, weights_n, vocab_size):
-  nll_sum, grads = _nll_and_grads(x_nd, kernel_dv, bias_v, targets_n, weights_n, vocab_size)
-  return nll_sum, (grads, targets_n, weights_n)
+def _weighted_nll_sum_fwd(x_gnd, kernel_dv, bias_v, targets_gn, weights_gn, vocab_size):
+  nll_sum, grads = _nll_and_grads(x_gnd, kernel_dv, bias_v, targets_gn, weights_gn, vocab_size)
+  grads = tuple(g.astype(a.dtype) for g, a in zip(grads, (x_gnd, kernel_dv, bias_v)))
+  return nll_sum, (grads, targets_gn, weights_gn)
 
 
 def _weighted_nll_sum_bwd(vocab_size, residuals, cotangent):
   del vocab_size
-  (d_x, d_kernel, d_bias), targets_n, weights_n = residuals
-  scale = lambda g: (cotangent * g).astype(g.dtype)
-  return (scale(d_x), scale(d_kernel), scale(d_bias),
-          np.zeros(targets_n.shape, jax.dtypes.float0), jnp.zeros_like(weights_n))
+  grads, targets_gn, weights_gn = residuals
+  return (*((cotangent * g).astype(g.dtype) for g in grads),
+          np.zeros(targets_gn.shape, jax.dtypes.float0), jnp.zeros_like(weights_gn))
 
 
 weighted_nll_sum.defvjp(_weighted_nll_sum_fwd, _weighted_nll_sum_bwd)
