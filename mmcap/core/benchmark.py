@@ -116,7 +116,9 @@ def train_row(
 ) -> dict[str, Any]:
   """One SGD-with-momentum step of `loss_fn` on `batch`: median step time,
   compile time, `<count>_per_s` for each of `counts` (e.g. tokens), model
-  FLOP/s and MFU from `model_flops` (per step, the closed form), XLA's FLOP
+  FLOP/s and MFU from `model_flops` (per step, the closed form; a
+  captioner's loss skips positions without a target, so it can count more
+  than is done), XLA's FLOP
   count of `unrolled_loss_fn` (the same model's loss without loops, since
   XLA counts a loop body once) and peak memory; with `twin` (a step of the
   PyTorch twin), its median step time and `vs_torch`."""
