@@ -256,9 +256,8 @@ def tfds_videos(source: tfds_source.Videos) -> VideoRows:
       yield name, Rows(count, None, encoded, on_error)
 
   return VideoRows(source.names,
-                   {'tfds': source.dataset, 'version': source.version,
-                    'splits': list(source.splits), 'video_field': source.video_field,
-                    'names': source.names}, frames)
+                   {'tfds': source.full_name, 'splits': list(source.splits),
+                    'video_field': source.video_field, 'names': source.names}, frames)
 
 
 def _features(extract, params, placement, rows: Rows, start: int, stop: int

@@ -17,15 +17,19 @@ With --tfds=NAME (a prepared TFDS video classification dataset such as
 ucf101, whose config names the split: ucf101_1_256, ucf101_1, _2, _3), the
 classes are its `label` names and the videos its --tfds_splits (train,test),
 each found in --features_dir as `mmcap.extract --tfds_video_field` named it
-(<split>_<index>.npy).
+(<split>_<index>.npy); features that extract recorded (extraction.json) as
+of another dataset, config or version, or without a split asked for, are
+refused.
 Everything is checked before anything is written, and the directory is
 written completely or not at all.
 """
 
+import json
 import os
 
 from absl import app
 from absl import flags
+from etils import epath
 
 from mmcap import errors
 from mmcap.data import frame_files
@@ -33,6 +37,7 @@ from mmcap.data import prepared
 from mmcap.data import ucf101
 from mmcap.data import video_records
 from mmcap.errors import InputError
+from mmcap.files import io_errors, reason
 
 _LISTS = flags.DEFINE_string('ucf101_lists', None, 'Directory of the UCF101 split lists.')
 _TFDS = flags.DEFINE_string(
@@ -64,10 +69,35 @@ def _read_videos() -> tuple[list[str], list[video_records.Video], dict]:
     raise InputError(f'--split: the --tfds={_TFDS.value} config names the split'
                      ' (ucf101/ucf101_1, _2, _3)')
   from mmcap.data import tfds_source  # pylint: disable=g-import-not-at-top
+  if len(set(_TFDS_SPLITS.value)) != len(_TFDS_SPLITS.value):
+    raise InputError(f'--tfds_splits={",".join(_TFDS_SPLITS.value)}: a split given twice')
+  _check_extraction(tfds_source.full_name(_TFDS.value, _TFDS_DATA_DIR.value))
   classes, listed = tfds_source.read_video_labels(
       _TFDS.value, _TFDS_SPLITS.value, _TFDS_DATA_DIR.value)
   videos = [video_records.Video(*video) for video in listed]
   return classes, videos, {'tfds': _TFDS.value, 'splits': _TFDS_SPLITS.value}
+
+
+def _check_extraction(full_name: str) -> None:
+  """A video of a TFDS dataset is known by its place in the dataset's
+  reading order only, so its features must come from the same dataset,
+  config and version and cover the splits asked for: what `mmcap.extract`
+  recorded in FEATURES_DIR/extraction.json, where it is there."""
+  path = os.path.join(_FEATURES_DIR.value, 'extraction.json')
+  if not epath.Path(path).exists():
+    return  # features made otherwise: the user's to match
+  try:
+    inputs = json.loads(epath.Path(path).read_text())['inputs']
+  except (*io_errors(), ValueError, KeyError, TypeError) as e:
+    raise InputError(f'{path}: not an extraction record of mmcap.extract ({reason(e)})') from None
+  extracted = inputs.get('tfds') if isinstance(inputs, dict) else None
+  if extracted != full_name:
+    raise InputError(f'{path}: the features are of {extracted or "files, not TFDS"}, not of'
+                     f' {full_name}: extract them from --tfds={_TFDS.value}')
+  missing = sorted(set(_TFDS_SPLITS.value) - set(inputs.get('splits', [])))
+  if missing:
+    raise InputError(f'{path}: no features of split {", ".join(missing)} of {full_name}'
+                     ' (extract with --tfds_split naming every split given here)')
 
 
 @errors.reports_input_errors

@@ -358,9 +358,18 @@ def test_tfds_videos_to_prepared_videos(weights, tmp_path):
     stored = np.frombuffer(example['video']['features'], '<f2').reshape(-1, SMALL.dense_dim)
     np.testing.assert_allclose(stored, np.load(tmp_path / 'rgb' / f'{name}.npy'),
                                rtol=1e-3, atol=1e-3)
-  # A refusal after TFDS has read is one line.
-  result = run_python(*prepare, '--tfds_splits=train,validation',
-                      f'--output_dir={tmp_path}/other')
-  assert result.returncode == 2, result.stderr
-  (line,) = result.stderr.strip().splitlines()
-  assert line.startswith('error: --tfds_splits=validation: not a split of ucf101/ucf101_1'), line
+  # Features of another split of UCF101 (whose videos are named alike), of
+  # a split not extracted, or missing a video, are each one line.
+  write_ucf101(tmp_path / 'tfds', {'train': splits['train'][:1]}, config='ucf101_2')
+  os.remove(tmp_path / 'rgb' / 'test_000001.npy')
+  record = f'{tmp_path}/rgb/extraction.json'
+  for flags, message in (
+      (['--tfds=ucf101/ucf101_2'], f'error: {record}: the features are of'
+       ' ucf101/ucf101_1/2.0.0, not of ucf101/ucf101_2/2.0.0'),
+      (['--tfds_splits=train,validation'], f'error: {record}: no features of split validation'),
+      ([], f'error: {tmp_path}/rgb/test_000001.npy: no feature file for video test_000001')):
+    result = run_python(*prepare, *flags, f'--output_dir={tmp_path}/other')
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(message), line
+  assert not (tmp_path / 'other').exists()

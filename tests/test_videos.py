@@ -118,6 +118,8 @@ TFDS_FLAG_ERRORS = [
     (['--tfds=coco_captions'], "--tfds=coco_captions: no ClassLabel field 'label'"),
     (['--tfds=ucf101/ucf101_1', '--tfds_splits=train,dev'],
      '--tfds_splits=train,dev: expected TFDS splits named train, validation or test'),
+    (['--tfds=ucf101/ucf101_1', '--tfds_splits=train,train'],
+     '--tfds_splits=train,train: a split given twice'),
 ]
 
 

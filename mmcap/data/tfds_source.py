@@ -218,8 +218,8 @@ def _video_splits(dataset: str, splits: str, flag: str) -> list[str]:
 class Videos:
   """Splits of a prepared TFDS video dataset."""
 
-  dataset: str
-  version: str
+  dataset: str  # as given
+  full_name: str  # NAME/CONFIG/VERSION
   splits: tuple[str, ...]
   video_field: str
   examples: dict[str, tf.data.Dataset]  # by split; the video field undecoded
@@ -266,7 +266,12 @@ def open_videos(dataset: str, splits: str, data_dir: str | None, video_field: st
   decoders = {video_field: tfds.decode.SkipDecoding()}
   examples = {split: _examples(builder, dataset, split, '--tfds_split', decoders)
               for split in _video_splits(dataset, splits, '--tfds_split')}
-  return Videos(dataset, str(builder.version), tuple(examples), video_field, examples)
+  return Videos(dataset, builder.info.full_name, tuple(examples), video_field, examples)
+
+
+def full_name(dataset: str, data_dir: str | None) -> str:
+  """NAME/CONFIG/VERSION of the TFDS dataset `dataset`."""
+  return _builder(dataset, data_dir).info.full_name
 
 
 # The label field of a video classification dataset (ucf101's).
