@@ -129,3 +129,14 @@ def test_gpu_checklist_script_asks_only_for_what_exists():
     assert set(values) <= defined, set(values) - defined
     assert set(values['models'].split(',')) - {''} <= set(models)
     assert set(values['benchmarks'].split(',')) <= {'train', 'decode', 'retrieval', 'extract'}
+
+
+def test_mmcap_and_the_twin_are_timed_in_turn():
+  """--compare: one repetition of each in turn, warm-up ones untimed."""
+  from mmcap.core import benchmark  # pylint: disable=g-import-not-at-top
+  calls = []
+  times, twin_times = benchmark.repeated(
+      lambda: calls.append('mmcap'), benchmark.Settings(steps=3, warmup=1),
+      lambda: calls.append('twin'))
+  assert calls == ['mmcap', 'twin'] * 4 and len(times) == len(twin_times) == 3
+  assert benchmark.repeated(lambda: None, benchmark.Settings(steps=2, warmup=0))[1] == []
