@@ -255,9 +255,10 @@ def tfds_videos(source: tfds_source.Videos) -> VideoRows:
 
       yield name, Rows(count, None, encoded, on_error)
 
-  return VideoRows(source.names,
-                   {'tfds': source.full_name, 'splits': list(source.splits),
-                    'video_field': source.video_field, 'names': source.names}, frames)
+  names = source.names
+  return VideoRows(names,
+                   {'tfds': source.full_name, 'splits': list(source.examples),
+                    'video_field': source.video_field, 'names': names}, frames)
 
 
 def _features(extract, params, placement, rows: Rows, start: int, stop: int

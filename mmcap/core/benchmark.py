@@ -118,10 +118,10 @@ def train_row(
   compile time, `<count>_per_s` for each of `counts` (e.g. tokens), model
   FLOP/s and MFU from `model_flops` (per step, the closed form; a
   captioner's loss skips positions without a target, so it can count more
-  than is done), XLA's FLOP
-  count of `unrolled_loss_fn` (the same model's loss without loops, since
-  XLA counts a loop body once) and peak memory; with `twin` (a step of the
-  PyTorch twin), its median step time and `vs_torch`."""
+  than is done), XLA's FLOP count of `unrolled_loss_fn` (the same model's
+  loss without loops, since XLA counts a loop body once) and peak memory;
+  with `twin` (a step of the PyTorch twin), its median step time and
+  `vs_torch`."""
   optimizer = steps.make_optimizer(base_config().optimizer)  # SGD, momentum 0.9, clip 10
   state = steps.TrainState(
       jnp.zeros((), jnp.int32), params, optimizer.init(params), jax.random.key(1)

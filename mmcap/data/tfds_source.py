@@ -93,6 +93,17 @@ def _without_deprecation_warnings() -> Iterator[None]:
       logger.removeFilter(drop)
 
 
+@contextlib.contextmanager
+def _reading(dataset: str, split: str, data_dir: str) -> Iterator[None]:
+  """A missing or damaged file of the split, met while its examples are
+  read, as one line."""
+  try:
+    yield
+  except tf.errors.OpError as e:
+    raise InputError(f'--tfds={dataset}: cannot read split {split} in {data_dir}'
+                     f' ({one_line(e.message)})') from None
+
+
 def _examples(builder: Any, dataset: str, split: str, flag: str, decoders: Any) -> tf.data.Dataset:
   """The split's examples in a fixed order (TFDS's, its files interleaved);
   InputError if the dataset is not prepared or has no such split (named by
@@ -166,7 +177,7 @@ def read_captions(dataset: str, splits: list[str], data_dir: str | None,
       raise InputError(f'--tfds_splits={split}: expected TFDS splits named one of'
                        f' {sources.SPLITS} (or validation), a slice such as train[:100] too')
     examples = _examples(builder, dataset, split, '--tfds_splits', decoders)
-    try:
+    with _reading(dataset, split, builder.data_dir):
       for example in examples.as_numpy_iterator():
         name = example[name_field].decode()
         where = f'--tfds={dataset}: image {name!r} of split {split}'
@@ -188,9 +199,6 @@ def read_captions(dataset: str, splits: list[str], data_dir: str | None,
             imgid=rows[name], filename=name, split=mmcap_split, sentences=sentences,
             sentids=sentids,
             image_id=int(example[IMAGE_ID_FIELD]) if IMAGE_ID_FIELD in example else rows[name]))
-    except tf.errors.OpError as e:  # a missing or damaged file of the split
-      raise InputError(f'--tfds={dataset}: cannot read split {split} in {builder.data_dir}'
-                       f' ({one_line(e.message)})') from None
   if len(images) != len(rows):
     raise InputError(f'--tfds={dataset}: the features hold {len(rows)} rows, the splits'
                      f' {",".join(splits)} {len(images)} images: extract the features of'
@@ -220,7 +228,7 @@ class Videos:
 
   dataset: str  # as given
   full_name: str  # NAME/CONFIG/VERSION
-  splits: tuple[str, ...]
+  data_dir: str  # where it is prepared
   video_field: str
   examples: dict[str, tf.data.Dataset]  # by split; the video field undecoded
 
@@ -233,25 +241,14 @@ class Videos:
              ) -> Iterator[tuple[str, int, Callable[[int, int], tf.data.Dataset]]]:
     """Each video's name, its number of frames kept (every `every`-th), and
     (start, stop) -> tf.data of (encoded frame, name) of those kept, in order."""
+    field = self.video_field
     for split, examples in self.examples.items():
-      field = self.video_field
-      try:
+      with _reading(self.dataset, split, self.data_dir):
         for index, frames in enumerate(examples.map(lambda e: e[field]).as_numpy_iterator()):
           name, kept = video_name(split, index), frames[::every]
           labels = [f'{name}/{k * every}' for k in range(len(kept))]
           yield name, len(kept), lambda start, stop, kept=kept, labels=labels: (
               tf.data.Dataset.from_tensor_slices((kept[start:stop], labels[start:stop])))
-      except tf.errors.OpError as e:  # a missing or damaged file of the split
-        raise InputError(f'--tfds={self.dataset}: cannot read split {split}'
-                         f' ({one_line(e.message)})') from None
-
-
-def _video_field(dataset: str, features: Any, field: str, flag: str) -> None:
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-  if field not in features or not isinstance(features[field], tfds.features.Video):
-    raise InputError(f'--tfds={dataset}: no video field {field!r} (its fields:'
-                     f' {sorted(features)}); give {flag}')
 
 
 def open_videos(dataset: str, splits: str, data_dir: str | None, video_field: str) -> Videos:
@@ -262,11 +259,14 @@ def open_videos(dataset: str, splits: str, data_dir: str | None, video_field: st
 
   builder = _builder(dataset, data_dir)
   features = builder.info.features
-  _video_field(dataset, features, video_field, '--tfds_video_field')
+  if not isinstance(features[video_field] if video_field in features else None,
+                    tfds.features.Video):
+    raise InputError(f'--tfds={dataset}: no video field {video_field!r} (its fields:'
+                     f' {sorted(features)}); give --tfds_video_field')
   decoders = {video_field: tfds.decode.SkipDecoding()}
   examples = {split: _examples(builder, dataset, split, '--tfds_split', decoders)
               for split in _video_splits(dataset, splits, '--tfds_split')}
-  return Videos(dataset, builder.info.full_name, tuple(examples), video_field, examples)
+  return Videos(dataset, builder.info.full_name, builder.data_dir, video_field, examples)
 
 
 def full_name(dataset: str, data_dir: str | None) -> str:
@@ -301,10 +301,7 @@ def read_video_labels(dataset: str, splits: list[str], data_dir: str | None
   for split in splits:
     mmcap_split = SPLIT_NAMES.get(split, split)
     examples = _examples(builder, dataset, split, '--tfds_splits', decoders)
-    try:
+    with _reading(dataset, split, builder.data_dir):
       for index, example in enumerate(examples.as_numpy_iterator()):
         videos.append((video_name(split, index), int(example[LABEL_FIELD]), mmcap_split))
-    except tf.errors.OpError as e:
-      raise InputError(f'--tfds={dataset}: cannot read split {split} in {builder.data_dir}'
-                       f' ({one_line(e.message)})') from None
   return list(label.names), videos
