@@ -25,6 +25,7 @@ LOSS_CHUNKS = 8
 
 
 def padded_size(vocab_size: int, multiple: int) -> int:
+  """The number of logits: the vocabulary rounded up to `multiple`."""
   return -(-vocab_size // multiple) * multiple
 
 

@@ -23,6 +23,7 @@ from mmcap.core.placement import Placement
 from mmcap.data import vocab
 from mmcap.evaluation import retrieval
 from mmcap.models import vgg
+from mmcap.models import vocabulary
 
 SIZES = {
     # vocab: words, plus 4 special tokens; 10,004 pads to 10,112 (x128).
@@ -62,7 +63,7 @@ def model_config(
 
 def closed_form_flops_per_token(config: ml_collections.ConfigDict, size: dict) -> float:
   """6 x the MACs of the dense layers per training token (GUIDE)."""
-  vocab = -(-(size['vocab'] + 4) // config.vocab_multiple) * config.vocab_multiple
+  vocab = vocabulary.padded_size(size['vocab'] + 4, config.vocab_multiple)
   features, steps = size['features'], size['steps']
   if config.name == 'lrcn':
     e, h = config.embed_dim, config.hidden_dim
