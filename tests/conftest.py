@@ -1,11 +1,13 @@
 """Shared fixtures: tiny configs and a prepared slice of the real Flickr8k."""
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 
 # One JAX compilation cache for the whole run, set before JAX is imported so
 # that every xdist worker and every `python -m mmcap...` the tests start
@@ -166,49 +168,46 @@ def flickr8k_dataset(tmp_path_factory, flickr8k_images) -> str:
   return output_dir
 
 
-def write_ucf101(data_dir, splits: dict[str, list[tuple[np.ndarray, int]]],
-                 config: str = 'ucf101_1') -> None:
-  """TFDS's ucf101 (`config`, its real features) as `tfds build` leaves it in
-  `data_dir`, holding for each split its (frames uint8 [T, H, W, 3], label)
-  videos."""
+def write_built_tfds(name: str, data_dir, splits: dict[str, Iterable[dict]]) -> None:
+  """The TFDS dataset `name` (NAME or NAME/CONFIG) as `tfds build` leaves it
+  in `data_dir`, with its real features: one shard per split, of the given
+  examples (feature dicts)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-  builder = tfds.builder(f'ucf101/{config}', data_dir=str(data_dir))
-  features = builder.info.features
-  directory = os.path.join(str(data_dir), 'ucf101', config, str(builder.version))
-  os.makedirs(directory)
-  for split, videos in splits.items():
-    path = os.path.join(directory, f'ucf101-{split}.tfrecord-00000-of-00001')
+  builder = tfds.builder(name, data_dir=str(data_dir))
+  os.makedirs(builder.data_dir)
+  for split, examples in splits.items():
+    path = os.path.join(builder.data_dir, f'{builder.name}-{split}.tfrecord-00000-of-00001')
     with tf.io.TFRecordWriter(path) as writer:
-      for frames, label in videos:
-        writer.write(features.serialize_example({'video': frames, 'label': label}))
-  tfds.folder_dataset.write_metadata(data_dir=directory, features=features, check_data=False)
+      for example in examples:
+        writer.write(builder.info.features.serialize_example(example))
+  tfds.folder_dataset.write_metadata(
+      data_dir=builder.data_dir, features=builder.info.features, check_data=False)
+
+
+def write_ucf101(data_dir, splits: dict[str, list[tuple[np.ndarray, int]]],
+                 config: str = 'ucf101_1') -> None:
+  """TFDS's ucf101 (`config`) as `tfds build` leaves it in `data_dir`,
+  holding for each split its (frames uint8 [T, H, W, 3], label) videos."""
+  write_built_tfds(f'ucf101/{config}', data_dir, {
+      split: [{'video': frames, 'label': label} for frames, label in videos]
+      for split, videos in splits.items()})
 
 
 def write_coco_captions(data_dir, splits: dict[str, list[dict]]) -> None:
-  """TFDS's coco_captions as `tfds build` leaves it in `data_dir` (its real
-  features, objects left empty), holding for each split its examples, each
-  {'picture': uint8 [H, W, 3], 'filename', 'id', 'texts': [caption, ...]}."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-  builder = tfds.builder('coco_captions', data_dir=str(data_dir))
-  features = builder.info.features
-  directory = os.path.join(str(data_dir), 'coco_captions', '2014', str(builder.version))
-  os.makedirs(directory)
+  """TFDS's coco_captions as `tfds build` leaves it in `data_dir` (objects
+  left empty), holding for each split its examples, each {'picture': uint8
+  [H, W, 3], 'filename', 'id', 'texts': [caption, ...]}; caption ids count
+  up over all of them."""
   no_objects = {'area': np.zeros([0], np.int64), 'bbox': np.zeros([0, 4], np.float32),
                 'id': np.zeros([0], np.int64), 'is_crowd': np.zeros([0], bool),
                 'label': np.zeros([0], np.int64)}
-  sentid = 0
-  for split, examples in splits.items():
-    path = os.path.join(directory, f'coco_captions-{split}.tfrecord-00000-of-00001')
-    with tf.io.TFRecordWriter(path) as writer:
-      for example in examples:
-        ids = list(range(sentid, sentid + len(example['texts'])))
-        sentid += len(ids)
-        writer.write(features.serialize_example({
-            'image': example['picture'], 'image/filename': example['filename'],
-            'image/id': example['id'], 'objects': no_objects,
-            'captions': {'text': example['texts'], 'id': ids}}))
-  tfds.folder_dataset.write_metadata(data_dir=directory, features=features, check_data=False)
+  sentids = itertools.count()
+  write_built_tfds('coco_captions', data_dir, {
+      split: [{'image': example['picture'], 'image/filename': example['filename'],
+               'image/id': example['id'], 'objects': no_objects,
+               'captions': {'text': example['texts'],
+                            'id': [next(sentids) for _ in example['texts']]}}
+              for example in examples]
+      for split, examples in splits.items()})
