@@ -2,11 +2,10 @@
 
 Every captioner ends in a `VocabularyLogits` named `output`. Training does
 not need its logits at every position: `weighted_nll_sum` computes the
-summed NLL of the target tokens and its gradient together, in chunks of
-positions with the targets first, and skips the chunks that hold only
-<pad>. That saves the logits of padding positions (about 30% of them for
-captions of 8 to 20 words over 20 steps) and keeps at most one chunk's
-[rows, vocabulary] logits in memory.
+summed NLL of the target tokens and its gradient together, at the target
+positions only (models/positions.py). That saves the logits of padding
+positions (about 30% of them for captions of 8 to 20 words over 20 steps)
+and keeps at most one chunk's [rows, vocabulary] logits in memory.
 """
 
 import functools
@@ -17,11 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mmcap.models.positions import Chunks, to_groups
 from mmcap.models.recurrence import symmetric_uniform
-
-# The loss's positions are cut into this many chunks: finer chunks skip more
-# padding, coarser ones make larger matmuls.
-LOSS_CHUNKS = 8
 
 
 def padded_size(vocab_size: int, multiple: int) -> int:
@@ -58,27 +54,16 @@ class VocabularyLogits(nn.Module):
   ) -> jax.Array:
     """sum(weights * NLL of targets) over every position of `x` [B, ..., D]
     (targets and weights [B, ...]); positions of weight 0 are never
-    projected. The examples are packed in `data_groups(B)` groups. Needs the
-    layer's parameters, so only in `apply`."""
+    projected. Needs the layer's parameters, so only in `apply`."""
     dense = self.variables['params']['Dense_0']
-    groups = data_groups(x.shape[0])
     return weighted_nll_sum(
-        x.reshape(groups, -1, x.shape[-1]).astype(self.dtype),
+        to_groups(x, features=True).astype(self.dtype),
         dense['kernel'].astype(self.dtype),
         dense['bias'],
-        jnp.asarray(targets).reshape(groups, -1),
-        jnp.asarray(weights, jnp.float32).reshape(groups, -1),
+        to_groups(jnp.asarray(targets), features=False),
+        to_groups(jnp.asarray(weights, jnp.float32), features=False),
         self.vocab_size,
     )
-
-
-def data_groups(batch_size: int) -> int:
-  """The groups of consecutive examples that the loss packs apart: one per
-  device where the devices divide the batch (mmcap splits every batch over
-  all devices), so that under data parallelism each device packs and
-  projects only its own examples' positions; else one."""
-  devices = jax.device_count()
-  return devices if batch_size % devices == 0 else 1
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
@@ -98,54 +83,36 @@ def weighted_nll_sum(
 
 
 def _nll_and_grads(x_gnd, kernel_dv, bias_v, targets_gn, weights_gn, vocab_size):
-  """The weighted NLL sum and its float32 gradients in x, kernel and bias.
-  Each group's positions are sorted, weighted ones first, and cut into
-  LOSS_CHUNKS chunks; chunk k of every group is computed together, and
-  skipped where no group has a weighted position in it. Everything but the
-  final sums stays per group, so a group on its own device stays there."""
-  groups, num, dim = x_gnd.shape
+  """The weighted NLL sum and its float32 gradients in x, kernel and bias,
+  computed in chunks of the weighted positions (models/positions.py).
+  Everything but the final sums stays per group, so a group on its own
+  device stays there."""
+  groups, _, dim = x_gnd.shape
   padded = kernel_dv.shape[1]
-  rows = max(-(-num // LOSS_CHUNKS), 1)
-  chunks = -(-num // rows)
-  order = jnp.argsort(weights_gn == 0, axis=1, stable=True)
-  most_weighted = jnp.max(jnp.sum(weights_gn != 0, axis=1))
-
-  def chunked(a):  # [G, N, ...] -> [chunks, G, rows, ...] in sorted order
-    a = jnp.take_along_axis(a, order.reshape(order.shape + (1,) * (a.ndim - 2)), axis=1)
-    a = jnp.pad(a, [(0, 0), (0, chunks * rows - num)] + [(0, 0)] * (a.ndim - 2))
-    return jnp.moveaxis(a.reshape((groups, chunks, rows) + a.shape[2:]), 1, 0)
-
+  chunks = Chunks.of(weights_gn != 0)
   shift = bias_v.astype(jnp.float32) + _column_mask(vocab_size, padded)
 
-  def chunk(totals, inputs):
-    index, x_grd, targets_gr, weights_gr = inputs
-
-    def compute(totals):
-      nll_sum, d_kernel, d_bias = totals
-      logits = jnp.einsum('grd,dv->grv', x_grd, kernel_dv,
-                          preferred_element_type=jnp.float32) + shift
-      log_z = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
-      target_logit = jnp.take_along_axis(logits, targets_gr[..., None], axis=-1)
-      nll_sum += jnp.sum(weights_gr * (log_z - target_logit)[..., 0], axis=1)
-      d_logits = weights_gr[..., None] * (
-          jnp.exp(logits - log_z) - jax.nn.one_hot(targets_gr, padded, dtype=jnp.float32))
-      d_logits = d_logits.astype(kernel_dv.dtype)
-      d_kernel += jnp.einsum('grd,grv->gdv', x_grd, d_logits, preferred_element_type=jnp.float32)
-      d_bias += jnp.sum(d_logits, axis=1, dtype=jnp.float32)
-      d_x = jnp.einsum('grv,dv->grd', d_logits, kernel_dv, preferred_element_type=jnp.float32)
-      return (nll_sum, d_kernel, d_bias), d_x
-
-    skip = lambda totals: (totals, jnp.zeros((groups, rows, dim), jnp.float32))
-    return jax.lax.cond(index * rows < most_weighted, compute, skip, totals)
+  def compute(totals, x_grd, targets_gr, weights_gr):
+    nll_sum, d_kernel, d_bias = totals
+    logits = jnp.einsum('grd,dv->grv', x_grd, kernel_dv,
+                        preferred_element_type=jnp.float32) + shift
+    log_z = jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    target_logit = jnp.take_along_axis(logits, targets_gr[..., None], axis=-1)
+    nll_sum += jnp.sum(weights_gr * (log_z - target_logit)[..., 0], axis=1)
+    d_logits = weights_gr[..., None] * (
+        jnp.exp(logits - log_z) - jax.nn.one_hot(targets_gr, padded, dtype=jnp.float32))
+    d_logits = d_logits.astype(kernel_dv.dtype)
+    d_kernel += jnp.einsum('grd,grv->gdv', x_grd, d_logits, preferred_element_type=jnp.float32)
+    d_bias += jnp.sum(d_logits, axis=1, dtype=jnp.float32)
+    d_x = jnp.einsum('grv,dv->grd', d_logits, kernel_dv, preferred_element_type=jnp.float32)
+    return (nll_sum, d_kernel, d_bias), d_x
 
   zeros = (jnp.zeros((groups,), jnp.float32), jnp.zeros((groups, dim, padded), jnp.float32),
            jnp.zeros((groups, padded), jnp.float32))
-  (nll_sum, d_kernel, d_bias), d_x = jax.lax.scan(
-      chunk, zeros, (jnp.arange(chunks), chunked(x_gnd), chunked(targets_gn),
-                     chunked(weights_gn)))
-  d_x = jnp.moveaxis(d_x, 0, 1).reshape(groups, chunks * rows, dim)
-  d_x = jnp.take_along_axis(d_x, jnp.argsort(order, axis=1)[..., None], axis=1)
-  return jnp.sum(nll_sum), (d_x, jnp.sum(d_kernel, 0), jnp.sum(d_bias, 0))
+  (nll_sum, d_kernel, d_bias), d_x = chunks.scan(
+      compute, jnp.zeros((groups, chunks.rows, dim), jnp.float32), zeros,
+      tuple(map(chunks.split, (x_gnd, targets_gn, weights_gn))))
+  return jnp.sum(nll_sum), (chunks.merge(d_x), jnp.sum(d_kernel, 0), jnp.sum(d_bias, 0))
 
 
 def _weighted_nll_sum_fwd(x_gnd, kernel_dv, bias_v, targets_gn, weights_gn, vocab_size):
