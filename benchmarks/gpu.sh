@@ -8,7 +8,9 @@
 # Runs, each as `python -m mmcap.benchmark`, appending JSON lines to OUTPUT:
 # paper-size LRCN-2f and m-RNN training in bf16 at batch 1,024 (MFU) beside
 # the PyTorch twin (cuDNN LSTMs); the same at unroll 1 (the configs unroll
-# LRCN fully) and without vocabulary padding, the two open decisions;
+# LRCN fully), without vocabulary padding, and LRCN-2f with every row at
+# every step (--row_blocks=1: no per-step conditionals), the three open
+# decisions;
 # float32 at the reference batch of 100 beside PyTorch; beam 1/3/5 decoding
 # of 5,000 images and 1,000 x 5,000 retrieval, both beside PyTorch; the
 # activity models at their reference size beside PyTorch, and at 768 clips;
@@ -40,6 +42,7 @@ paper=(--size=paper --dtype=bfloat16 --batch_size=1024)
 run "${paper[@]}" --benchmarks=train --models=lrcn_2f,mrnn --compare=torch
 run "${paper[@]}" --benchmarks=train --models=lrcn_2f,mrnn --unroll=1
 run "${paper[@]}" --benchmarks=train --models=lrcn_2f,mrnn --vocab_multiple=1
+run "${paper[@]}" --benchmarks=train --models=lrcn_2f --row_blocks=1
 run --size=paper --benchmarks=train --models=lrcn_2f,mrnn --compare=torch
 run "${paper[@]}" --benchmarks=decode,retrieval --models=lrcn_2f,mrnn --compare=torch
 run --size=paper --dtype=bfloat16 --benchmarks=train --models=activity_lrcn,activity_single_frame \

@@ -56,6 +56,10 @@ _UNROLL = flags.DEFINE_integer(
     'unroll', None, 'lax.scan unroll of the recurrences (default: as each model'
     "'s configs run it: LRCN's and the activity LSTM's fully unrolled, the"
     ' others 1).', lower_bound=1)
+_ROW_BLOCKS = flags.DEFINE_integer(
+    'row_blocks', None, "LRCN training's config.model.row_blocks: each LSTM step computes"
+    ' only the blocks of rows, of this many, that still have a target (1: every row;'
+    ' default: the config default).', lower_bound=1)
 _VOCAB_MULTIPLE = flags.DEFINE_integer(
     'vocab_multiple', 128, 'Logits padded to a multiple of this (1: none).', lower_bound=1)
 _STEPS = flags.DEFINE_integer('steps', 20, 'Timed repetitions.', lower_bound=1)
@@ -92,7 +96,8 @@ def main(argv: list[str]) -> None:
     check_output_path(_OUTPUT.value, '--output')
   settings = Settings(
       size=_SIZE.value, dtype=_DTYPE.value, batch_size=_BATCH.value,
-      unroll=_UNROLL.value, vocab_multiple=_VOCAB_MULTIPLE.value,
+      unroll=_UNROLL.value, row_blocks=_ROW_BLOCKS.value,
+      vocab_multiple=_VOCAB_MULTIPLE.value,
       steps=_STEPS.value, warmup=_WARMUP.value,
       beam_sizes=tuple(map(int, _BEAMS.value)), peak_tflops=_PEAK.value,
       benchmarks=tuple(_BENCHMARKS.value), compare=_COMPARE.value)

@@ -51,9 +51,11 @@ def full_logits_loss(
 
 def _target_nll_sum(module: nn.Module, features, inputs, targets, train: bool) -> jax.Array:
   """The summed NLL of the non-<pad> targets, from the softmax layer's input
-  at the target positions only (models/vocabulary.py)."""
+  at the target positions only (models/vocabulary.py), which is all the
+  readout need give."""
+  positions = targets != PAD_ID
   return module.output.weighted_nll_sum(
-      module.readout(features, inputs, train=train), targets, targets != PAD_ID)
+      module.readout(features, inputs, train=train, positions=positions), targets, positions)
 
 
 def next_word_loss(

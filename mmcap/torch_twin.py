@@ -3,10 +3,12 @@
 beam search and retrieval scores out) written as a competent PyTorch 2.x user
 would write them, so that the comparison measures the frameworks, not the
 implementations. Only imported when that comparison is asked for. One
-difference is by design: the twin's training loss is F.cross_entropy over
-every position (ignore_index for <pad>), as a PyTorch user writes it, where
-mmcap's skips the softmax layer at positions without a target
-(models/vocabulary.py); the training rows' lead includes that.
+difference is by design: the twin trains on every position, as a PyTorch
+user writes it (F.cross_entropy with ignore_index for <pad>, LSTMs over
+every step of every row), where mmcap's training computes only the
+positions with a target (models/positions.py: the softmax layer, LRCN's
+input projections, and LRCN's recurrence steps past every caption in a
+block of rows); the training rows' lead includes that.
 
 Stock layers where they fit: nn.Embedding, nn.Linear, and nn.LSTM for every
 LSTM without the image. nn.LSTM cannot add a per-example static term to its

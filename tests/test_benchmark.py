@@ -118,7 +118,7 @@ def test_gpu_checklist_script_asks_only_for_what_exists():
                           capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr
   commands = [line[2:].split() for line in result.stderr.splitlines() if line.startswith('+ ')]
-  assert len(commands) == 10
+  assert len(commands) == 11
   with open(os.path.join(REPO, 'mmcap', 'benchmark.py')) as f:
     source = f.read()
   defined = set(re.findall(r"flags\.DEFINE_\w+\(\s*'(\w+)'", source))

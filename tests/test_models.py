@@ -312,3 +312,44 @@ def test_recurrence_gradient_equals_autodiff_of_a_plain_scan(cell, masked, unrol
   want = jax.grad(loss(plain_scan), (0, 1, 2))(kernel, carry, inputs)
   for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'relu'])
+@pytest.mark.parametrize('row_blocks, unroll', [(1, 1), (2, 3), (3, 1), (7, 5), (9, 2)])
+def test_recurrence_over_row_blocks_equals_the_full_one_at_each_rows_steps(
+    cell, row_blocks, unroll):
+  # With lengths, scan_recurrence runs the rows longest first and computes
+  # at each step only the blocks that still have a row with that step: the
+  # hidden states at each row's first `length` steps, and the gradients
+  # through them, equal the full recurrence's. Rows unsorted, one empty.
+  from mmcap.models import recurrence  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  steps_, hidden = 5, 4
+  lengths = np.array([3, 5, 0, 1, 5, 2, 4])
+  batch = len(lengths)
+  cell_fn = {'lstm': recurrence.lstm_cell, 'relu': recurrence.relu_cell}[cell]
+  gates = 4 * hidden if cell == 'lstm' else hidden
+  normal = lambda *shape: rng.normal(size=shape).astype(np.float32)
+  carry = (normal(batch, hidden), normal(batch, hidden)) if cell == 'lstm' else normal(batch, hidden)
+  kernel, inputs = normal(hidden, gates), normal(batch, steps_, gates)
+  valid = np.arange(steps_) < lengths[:, None]
+  hidden_weights = normal(batch, steps_, hidden) * valid[..., None]
+
+  def loss(**kwargs):
+    def fn(kernel, carry, inputs):
+      _, hidden_bth = recurrence.scan_recurrence(
+          cell_fn, kernel, carry, inputs, unroll=unroll, **kwargs)
+      return jnp.sum(hidden_bth * hidden_weights), hidden_bth
+    return fn
+
+  ragged = loss(lengths_b=jnp.asarray(lengths), row_blocks=row_blocks)
+  (value, got_hidden), got = jax.value_and_grad(ragged, (0, 1, 2), has_aux=True)(
+      kernel, carry, inputs)
+  (expected, want_hidden), want = jax.value_and_grad(loss(), (0, 1, 2), has_aux=True)(
+      kernel, carry, inputs)
+  np.testing.assert_allclose(value, expected, rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(got_hidden)[valid], np.asarray(want_hidden)[valid],
+                             rtol=1e-6, atol=1e-6)
+  assert np.all(np.isfinite(got_hidden))
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -30,6 +30,7 @@ class Settings:
   dtype: str = 'float32'
   batch_size: int | None = None  # None: the size's own
   unroll: int | None = None  # None: as each model's configs run it
+  row_blocks: int | None = None  # LRCN's config.model.row_blocks; None: its default
   vocab_multiple: int = 128
   steps: int = 20  # timed repetitions
   warmup: int = 3  # untimed repetitions after compiling

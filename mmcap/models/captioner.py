@@ -38,6 +38,9 @@ class ModelConfig:
   vocab_multiple: int = 128  # logits padded to this multiple, masked
   dtype: str = 'float32'  # compute dtype; parameters stay float32
   unroll: int = 1  # lax.scan unroll of the recurrence
+  # LRCN training: each step of an LSTM computes only the blocks of rows (of
+  # this many, rows sorted by length) that still have a target; 1: all rows.
+  row_blocks: int = 4
 
   def __post_init__(self):
     choices = {'name': NAMES, 'variant': VARIANTS, 'dtype': tuple(DTYPES)}
@@ -47,6 +50,10 @@ class ModelConfig:
             f'--config.model.{field}={getattr(self, field)!r}: expected one of'
             f' {list(allowed)}'
         )
+    if self.row_blocks < 1:
+      raise InputError(
+          f'--config.model.row_blocks={self.row_blocks}: expected at least 1'
+      )
     if not 0 <= self.dropout < 1:
       raise InputError(
           f'--config.model.dropout={self.dropout}: expected a rate in [0, 1)'
@@ -86,10 +93,15 @@ class Captioner(Protocol):
     `output(readout(...))`."""
 
   def readout(
-      self, features: Any, inputs_bt: jax.Array, train: bool = False
+      self, features: Any, inputs_bt: jax.Array, train: bool = False,
+      positions: jax.Array | None = None,
   ) -> jax.Array:
     """The input of the softmax layer `output` (a VocabularyLogits) at every
-    step, [B, T, D]; the training loss projects only the target positions."""
+    step, [B, T, D]; the training loss projects only the target positions.
+    With `positions` [B, T] (bool, each row's first steps: the training
+    loss's target positions), it is needed there only: a model may skip its
+    per-position work elsewhere (LRCN's LSTM input projections and
+    recurrence steps) and leave any finite value there. Only in `apply`."""
 
   def init_decode(self, features: Any) -> Any:
     """The decoder state of each example: recurrent states and the visual

@@ -39,7 +39,7 @@ class LRCN(nn.Module):
     )
     num_layers = 1 if config.variant == '1u' else 2
     self.lstms = [
-        LSTM(config.hidden_dim, config.init_scale, dtype, config.unroll)
+        LSTM(config.hidden_dim, config.init_scale, dtype, config.unroll, config.row_blocks)
         for _ in range(num_layers)
     ]
     self.dropout = nn.Dropout(config.dropout)
@@ -62,11 +62,14 @@ class LRCN(nn.Module):
     return self.output(self.readout(features, inputs_bt, train))
 
   def readout(
-      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False
+      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False,
+      positions: jax.Array | None = None,
   ) -> jax.Array:
-    """The softmax layer's input at every step, the top LSTM's h [B, T, H]."""
+    """The softmax layer's input, the top LSTM's h [B, T, H]; with
+    `positions`, valid there only: the LSTMs' input projections and
+    recurrences are computed there only."""
     image_gates = self._image_gates(features, train)[IMAGE_LAYER[self.config.variant]]
-    return self._top_hidden(self.sentence_terms(inputs_bt), image_gates)
+    return self._top_hidden(self._sentence_terms(inputs_bt, positions), image_gates, positions)
 
   def init_decode(self, features: jax.Array) -> dict[str, Any]:
     """Decoder state: zero LSTM states and the image terms, computed once."""
@@ -108,11 +111,15 @@ class LRCN(nn.Module):
   def sentence_terms(self, inputs_bt: jax.Array) -> jax.Array:
     """The image-independent work of each sentence: the layers below the one
     that takes the image, and that layer's input projection, [B, T, 4H]."""
+    return self._sentence_terms(inputs_bt, None)
+
+  def _sentence_terms(self, inputs_bt: jax.Array, positions: jax.Array | None) -> jax.Array:
+    """`sentence_terms`, with `positions` valid there only."""
     layer = IMAGE_LAYER[self.config.variant]
     h = self.embed(inputs_bt)
     for lstm in self.lstms[:layer]:
-      h = lstm(h)
-    return self.lstms[layer].gate_inputs(h, None)
+      h = lstm(h, positions=positions)
+    return self.lstms[layer].gate_inputs(h, None, positions)
 
   def image_terms(self, features_bf: jax.Array) -> jax.Array:
     """Each image's gate term, [B, 4H]."""
@@ -124,10 +131,13 @@ class LRCN(nn.Module):
     """Logits [P, T, V_padded] of P (sentence, image) pairs of terms."""
     return self.output(self._top_hidden(sentence_terms, image_terms))
 
-  def _top_hidden(self, sentence_terms: jax.Array, image_terms: jax.Array) -> jax.Array:
+  def _top_hidden(
+      self, sentence_terms: jax.Array, image_terms: jax.Array,
+      positions: jax.Array | None = None,
+  ) -> jax.Array:
     """The top LSTM's h [P, T, H] from the image layer's two gate terms."""
     layer = IMAGE_LAYER[self.config.variant]
-    h = self.lstms[layer].recur(sentence_terms + image_terms[:, None, :])
+    h = self.lstms[layer].recur(sentence_terms + image_terms[:, None, :], positions)
     for lstm in self.lstms[layer + 1 :]:
-      h = lstm(h)
+      h = lstm(h, positions=positions)
     return h

@@ -86,10 +86,13 @@ class MRNN(nn.Module):
     return self.output(self.readout(features, inputs_bt, train))
 
   def readout(
-      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False
+      self, features: jax.Array, inputs_bt: jax.Array, train: bool = False,
+      positions: jax.Array | None = None,
   ) -> jax.Array:
     """The softmax layer's input at every step, m(t) [B, T, M] (after
-    dropout in training)."""
+    dropout in training). Computed at every position whatever `positions`:
+    m-RNN's per-position layers are small beside its softmax layer."""
+    del positions
     pre = self.sentence_terms(inputs_bt) + self._image_term(features)[:, None, :]
     return self.dropout(scaled_tanh(pre), deterministic=not train)
 

@@ -93,9 +93,12 @@ class S2VT(nn.Module):
     return self.output(self.readout(features, inputs_bt, train))
 
   def readout(
-      self, features: dict[str, jax.Array], inputs_bt: jax.Array, train: bool = False
+      self, features: dict[str, jax.Array], inputs_bt: jax.Array, train: bool = False,
+      positions: jax.Array | None = None,
   ) -> jax.Array:
-    """The softmax layer's input at every word step, LSTM2's h [B, T, H]."""
+    """The softmax layer's input at every word step, LSTM2's h [B, T, H],
+    computed at every position whatever `positions`."""
+    del positions
     bottom_carry, top_carry = self.encode(features, train)
     blank = self._blank_frame_gates(features)
     _, h1 = self.bottom.scan(bottom_carry, jnp.broadcast_to(blank, inputs_bt.shape + blank.shape))

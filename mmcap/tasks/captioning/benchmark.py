@@ -53,7 +53,8 @@ def model_config(
       variant=name.removeprefix('lrcn_') if lrcn else '2f', dropout=0.5, init_scale=0.08,
       vocab_multiple=settings.vocab_multiple, dtype=settings.dtype,
       # As the configs run them: LRCN's (lrcn_config) fully unrolled.
-      unroll=settings.unroll or (size['steps'] if lrcn else 1), multimodal_dim=0))
+      unroll=settings.unroll or (size['steps'] if lrcn else 1), multimodal_dim=0,
+      row_blocks=settings.row_blocks or models.ModelConfig.row_blocks))
   if config.name == 'lrcn':
     config.embed_dim, config.hidden_dim = size['lrcn']
   else:
@@ -254,7 +255,8 @@ def _extract(settings: benchmark.Settings) -> dict:
 
 
 def _named(name: str, config: ml_collections.ConfigDict, row: dict) -> dict:
-  return {'benchmark': row['benchmark'], 'model': name, 'unroll': config.unroll} | row
+  blocks = {'row_blocks': config.row_blocks} if config.name == 'lrcn' else {}
+  return {'benchmark': row['benchmark'], 'model': name, 'unroll': config.unroll} | blocks | row
 
 
 def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:
