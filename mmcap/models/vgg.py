@@ -17,19 +17,16 @@ loader reads it. Nothing is downloaded.
 """
 
 import dataclasses
-import io
 from collections.abc import Sequence
 
-from etils import epath
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from mmcap.errors import InputError
-from mmcap.files import io_errors, is_url
+from mmcap.models import keras_cnn
 
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+NETWORK = 'VGG-16'
 KERAS_WEIGHTS_FILE = 'vgg16_weights_tf_dim_ordering_tf_kernels.h5'
 LAYERS = ('pool5', 'fc6', 'fc7', 'logits')
 # Keras's layer names for VGG-16's convolutions, block by block.
@@ -67,8 +64,7 @@ class VGG16(nn.Module):
     if unknown:
       raise InputError(f'VGG-16 layers {sorted(unknown)}: expected some of {list(LAYERS)}')
     dtype = jnp.dtype(self.config.dtype)
-    x = images_rgb[..., ::-1].astype(jnp.float32) - jnp.asarray(CAFFE_MEAN_BGR)
-    x = x.astype(dtype)
+    x = keras_cnn.caffe_input(images_rgb, dtype)
     names = iter(conv_names())
     for (_, convs), width in zip(_BLOCKS, self.config.widths):
       for _ in range(convs):
@@ -103,39 +99,14 @@ def flops_per_image(config: VGGConfig, layer: str) -> float:
   return 2.0 * macs
 
 
-def _open_h5(path: str):
-  import h5py  # pylint: disable=g-import-not-at-top
-
-  try:
-    # h5py opens local paths only: a URL's file is read into memory first.
-    return h5py.File(io.BytesIO(epath.Path(path).read_bytes()) if is_url(path) else path, 'r')
-  except FileNotFoundError:
-    raise InputError(
-        f'{path}: VGG-16 weights not found; obtain {KERAS_WEIGHTS_FILE}'
-        ' (the Keras applications file) and give its path'
-    ) from None
-  except io_errors() as e:
-    raise InputError(f'{path}: not an HDF5 weights file ({e})') from None
-
-
 def _layers(path: str, f) -> dict[str, list]:
-  """The file's weights (h5py datasets, read when used) by Keras layer
-  name, each layer's in the order of its weight_names."""
-  group = f['model_weights'] if 'model_weights' in f else f
-  names = [_text(n) for n in group.attrs.get('layer_names', [])]
-  missing = [n for n in conv_names() + [k for _, k in _DENSE] if n not in names]
-  if missing:
-    raise InputError(
-        f'{path}: no layer {missing[0]!r}; expected the weights of VGG-16'
-        f' (layers {conv_names()[0]} .. predictions), found {names[:5]}...'
-    )
-  return {n: [group[n][_text(w)] for w in group[n].attrs['weight_names']] for n in names}
+  return keras_cnn.layer_weights(path, f, conv_names() + [k for _, k in _DENSE], NETWORK)
 
 
 def config_from_keras_h5(path: str, image_size: int = 224) -> VGGConfig:
   """The widths of the VGG-16 whose weights `path` holds, for images of
   `image_size` (the crop)."""
-  with _open_h5(path) as f:
+  with keras_cnn.open_h5(path, NETWORK, KERAS_WEIGHTS_FILE) as f:
     layers = _layers(path, f)
     widths = tuple(layers[f'block{b}_conv{c}'][0].shape[-1] for b, c in _BLOCKS)
     fc1, predictions = layers['fc1'][0].shape, layers['predictions'][0].shape
@@ -157,24 +128,11 @@ def load_keras_h5(path: str, config: VGGConfig = VGGConfig()) -> dict:
   )['params']
   keras_names = {**{n: n for n in conv_names()}, **dict(_DENSE)}
   params = {}
-  with _open_h5(path) as f:
+  with keras_cnn.open_h5(path, NETWORK, KERAS_WEIGHTS_FILE) as f:
     layers = _layers(path, f)
     for name, shapes in expected.items():
       keras_name = keras_names[name]
-      values = layers[keras_name]
-      if len(values) != 2:
-        raise InputError(f'{path}: layer {keras_name} has {len(values)} weights, expected 2')
-      params[name] = {}
-      for key, value in zip(('kernel', 'bias'), values):
-        if value.shape != shapes[key].shape:
-          raise InputError(
-              f'{path}: layer {keras_name} {key} has shape {value.shape},'
-              f' VGG-16 expects {shapes[key].shape} (for {config.image_size}-pixel'
-              ' crops): the weights of another architecture or crop size'
-          )
-        params[name][key] = np.asarray(value, np.float32)
+      params[name] = keras_cnn.take(
+          path, keras_name, layers[keras_name],
+          {key: shapes[key].shape for key in ('kernel', 'bias')}, NETWORK, config.image_size)
   return params
-
-
-def _text(name) -> str:
-  return name.decode('utf8') if isinstance(name, bytes) else str(name)
