@@ -14,9 +14,9 @@
 # float32 at the reference batch of 100 beside PyTorch; beam 1/3/5 decoding
 # of 5,000 images and 1,000 x 5,000 retrieval, both beside PyTorch; the
 # activity models at their reference size beside PyTorch, and at 768 clips;
-# S2VT training and decoding; VGG-16 feature extraction (mmcap.extract's
-# step, fc7 at 224) in bf16 and float32. Then it prints every row as one Markdown table
-# for RESULTS.md. Expected to take 6 to 8 minutes on an H100/H200 (not yet
+# S2VT training and decoding; VGG-16 and ResNet-50 feature extraction
+# (mmcap.extract's step, fc7 and avg_pool at 224) in bf16 and float32. Then
+# it prints every row as one Markdown table for RESULTS.md. Expected to take 6 to 8 minutes on an H100/H200 (not yet
 # run there).
 #
 # Needs a CUDA JAX, flax, optax, orbax-checkpoint, absl-py, numpy and

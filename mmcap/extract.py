@@ -5,6 +5,8 @@ r"""Extracts CNN features from image files, in the layout `prepare` reads.
       --output=feats.npy
   python -m mmcap.extract --karpathy_json=dataset_coco.json --image_root=coco \
       --weights=vgg16_weights_tf_dim_ordering_tf_kernels.h5 --output=feats.npy
+  python -m mmcap.extract --images=DIR --cnn=resnet50 \
+      --weights=resnet50_weights_tf_dim_ordering_tf_kernels.h5 --output=feats.npy
   python -m mmcap.extract --videos=flow/ --layer=fc6 --output=features/flow/
   python -m mmcap.extract --tfds=coco_captions --tfds_split=val --output=feats.npy
   python -m mmcap.extract --tfds=ucf101/ucf101_1_256 --tfds_video_field=video \
@@ -22,9 +24,11 @@ decoded as image files are. The names go beside the output, one per line
 --tfds` finds each image's row by them.
 Each image is resized to --resize x --resize and centre-cropped to --crop
 (the references: 256 and 224; --resize=224 --crop=224 leaves a 224 x 224
-image as it is), or with --ten_crop its ten crops are averaged; VGG-16 runs
-jitted over all devices (--dtype=bfloat16 or float32), and writes
-`--layer` (fc7: 4,096-d; pool5 flattened). Progress (images/s, time left)
+image as it is), or with --ten_crop its ten crops are averaged; the
+network runs jitted over all devices (--dtype=bfloat16 or float32), and
+writes `--layer`: VGG-16's (--cnn=vgg16, the references'; fc7: 4,096-d, the
+default; pool5 flattened) or ResNet-50's (--cnn=resnet50; avg_pool: 2,048-d,
+the default), from the network's Keras applications weights file. Progress (images/s, time left)
 is printed after every part of --part_size images; each finished part is
 kept in OUTPUT.parts/, so the same command, rerun after an interruption,
 does not redo it (another extraction into the same output, with other
@@ -55,6 +59,7 @@ from typing import Any
 from absl import app
 from absl import flags
 from etils import epath
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,7 +73,9 @@ from mmcap.data import tfds_source
 from mmcap.errors import InputError, WriteError
 from mmcap.files import (absolute, atomic_write, check_output_path, io_errors, reason,
                          size_and_mtime)
+from mmcap.models import resnet
 from mmcap.models import vgg
+from mmcap.models.cnns import NETWORKS
 
 _IMAGES = flags.DEFINE_string('images', None, 'A directory of JPEG and PNG images.')
 _KARPATHY_JSON = flags.DEFINE_string(
@@ -92,11 +99,29 @@ _EVERY = flags.DEFINE_integer(
 _IMAGE_ROOT = flags.DEFINE_string(
     'image_root', '.', '--karpathy_json: the directory its file names are relative to.'
 )
-_CNN = flags.DEFINE_enum('cnn', 'vgg16', ['vgg16'], 'The network.')
+_CNN = flags.DEFINE_enum(
+    'cnn', 'vgg16', list(NETWORKS), "The network: VGG-16 (the references') or ResNet-50.")
 _WEIGHTS = flags.DEFINE_string(
-    'weights', vgg.KERAS_WEIGHTS_FILE, "The network's Keras .h5 weights file."
-)
-_LAYER = flags.DEFINE_enum('layer', 'fc7', list(vgg.LAYERS), 'The layer to write.')
+    'weights', None,
+    "The network's Keras .h5 weights file (default: its Keras applications file,"
+    f' {vgg.KERAS_WEIGHTS_FILE} or {resnet.KERAS_WEIGHTS_FILE}).')
+_LAYER = flags.DEFINE_string(
+    'layer', None,
+    f'The layer to write: VGG-16 {", ".join(vgg.LAYERS)} (default fc7); ResNet-50'
+    f' {", ".join(resnet.LAYERS)} (default avg_pool).')
+
+
+def _network():
+  """The module of --cnn (models/cnns.py)."""
+  return NETWORKS[_CNN.value].module
+
+
+def _weights() -> str:
+  return _WEIGHTS.value or _network().KERAS_WEIGHTS_FILE
+
+
+def _layer() -> str:
+  return _LAYER.value or NETWORKS[_CNN.value].default_layer
 _RESIZE = flags.DEFINE_integer('resize', 256, 'Images are resized to RESIZE x RESIZE ...')
 _CROP = flags.DEFINE_integer('crop', 224, '... then centre-cropped to CROP x CROP.')
 _TEN_CROP = flags.DEFINE_bool('ten_crop', False, 'Average the features of ten crops.')
@@ -134,9 +159,12 @@ def _check_flags() -> None:
     prepared.check_positive(flag.name, flag.value)
   if _CROP.value > _RESIZE.value or _CROP.value % 32:
     raise InputError(
-        f'--crop={_CROP.value}: expected a multiple of 32 (VGG-16 pools 5 times)'
-        f' no larger than --resize={_RESIZE.value}'
+        f'--crop={_CROP.value}: expected a multiple of 32 (the networks downsample 32'
+        f' times) no larger than --resize={_RESIZE.value}'
     )
+  if _layer() not in _network().LAYERS:
+    raise InputError(f'--layer={_layer()}: {_network().NETWORK} (--cnn={_CNN.value}) has'
+                     f' {", ".join(_network().LAYERS)}')
   if _BATCH_SIZE.value % jax.device_count():
     raise InputError(
         f'--batch_size={_BATCH_SIZE.value}: expected a multiple of the'
@@ -144,10 +172,9 @@ def _check_flags() -> None:
     )
 
 
-def features_fn(config: vgg.VGGConfig, layer: str, placement: Placement):
-  """The jitted [B, (10,) C, C, 3] -> [B, D] features of one batch, sharded
-  over the devices, ten crops averaged."""
-  model = vgg.VGG16(config)
+def features_fn(model: nn.Module, layer: str, placement: Placement):
+  """The jitted [B, (10,) C, C, 3] -> [B, D] features of one batch by the
+  CNN `model`, sharded over the devices, ten crops averaged."""
 
   def features(params, images):
     crops = images.reshape((-1,) + images.shape[-3:])
@@ -164,9 +191,9 @@ def _record(inputs: Any) -> dict:
   every flag that changes a row."""
   return {
       'inputs': inputs,
-      'weights': [absolute(_WEIGHTS.value), *size_and_mtime(_WEIGHTS.value)],
-      **{f.name: f.value for f in (_CNN, _LAYER, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE,
-                                   _EVERY)},
+      'weights': [absolute(_weights()), *size_and_mtime(_weights())],
+      'layer': _layer(),
+      **{f.name: f.value for f in (_CNN, _RESIZE, _CROP, _TEN_CROP, _PART_SIZE, _DTYPE, _EVERY)},
   }
 
 
@@ -313,7 +340,7 @@ def extract_images(extract, params, placement, rows: Rows, output: str) -> None:
   with atomic_write(output, 'wb') as f:
     np.save(f, features)
   epath.Path(parts_dir).rmtree()
-  print(f'wrote {output}: {features.shape[0]} x {features.shape[1]} float32 ({_LAYER.value}),'
+  print(f'wrote {output}: {features.shape[0]} x {features.shape[1]} float32 ({_layer()}),'
         f' names in {names_file}')
 
 
@@ -332,7 +359,7 @@ def extract_videos(extract, params, placement, videos: VideoRows, output: str) -
     done, dim = done + 1, features.shape[1]
     print(f'extract: video {n}/{len(videos.names)} ({video}),'
           f' {_progress(done, len(videos.names) - skipped, start_time, "videos")}', flush=True)
-  print(f'wrote {len(videos.names)} <video>.npy files of [T, {dim}] float32 ({_LAYER.value})'
+  print(f'wrote {len(videos.names)} <video>.npy files of [T, {dim}] float32 ({_layer()})'
         f' to {output}')
 
 
@@ -352,11 +379,12 @@ def main(argv: list[str]) -> None:
         _TFDS.value, _TFDS_SPLIT.value, _TFDS_DATA_DIR.value, _TFDS_IMAGE_FIELD.value))
   else:
     videos = file_videos(image_files.video_frames(_VIDEOS.value))
-  config = vgg.config_from_keras_h5(_WEIGHTS.value, _CROP.value)
+  network = _network()
+  config = network.config_from_keras_h5(_weights(), _CROP.value)
   config = dataclasses.replace(config, dtype=_DTYPE.value)
   placement = Placement.over_all_devices()
-  params = jax.device_put(vgg.load_keras_h5(_WEIGHTS.value, config), placement.replicated)
-  extract = features_fn(config, _LAYER.value, placement)
+  params = jax.device_put(network.load_keras_h5(_weights(), config), placement.replicated)
+  extract = features_fn(NETWORKS[_CNN.value].model(config), _layer(), placement)
   if not _per_video():
     extract_images(extract, params, placement, rows, _OUTPUT.value)
   else:

@@ -41,16 +41,17 @@ def test_cpu_benchmark_runs_and_reports(ran):
   result, lines = ran['cpu']
   kinds = [(r['benchmark'], r['model']) for r in lines]
   assert kinds == [('train', 'lrcn_2f'), ('decode', 'lrcn_2f'), ('decode', 'lrcn_2f'),
-                   ('retrieval', 'lrcn_2f'), ('extract', 'vgg16')]
+                   ('retrieval', 'lrcn_2f'), ('extract', 'vgg16'), ('extract', 'resnet50')]
   train = lines[0]
   assert train['tokens_per_s'] > 0 and train['compile_s'] > 0
   # XLA's count (of the fully unrolled step) and the closed form of the dense
   # layers agree; XLA adds the softmax, gate arithmetic and the optimizer.
   assert 1.0 < train['xla_gflops_per_step'] / train['closed_form_gflops_per_step'] < 1.05
   assert 'captions_per_s' in lines[1] and 'pairs_per_s' in lines[3]
-  assert lines[4]['images_per_s'] > 0 and lines[4]['crop'] == 64
+  assert [(r['layer'], r['crop']) for r in lines[4:]] == [('fc7', 64), ('avg_pool', 64)]
+  assert all(r['images_per_s'] > 0 for r in lines[4:])
   # Then every row again in one Markdown table, and the same from the file.
-  table = result['stdout'].splitlines()[-7:]
+  table = result['stdout'].splitlines()[-8:]
   assert table[0].startswith('| benchmark | model ') and set(table[1]) == set('|- ')
   assert ran['table'][0]['stdout'].splitlines() == table
   # XLA's account of the memory of each row's step, call or retrieval block.

@@ -1,5 +1,6 @@
 """python -m mmcap.extract: image files -> the features file prepare reads,
-equal to Keras's VGG on the same weights; resumable; bad files named."""
+equal to Keras's VGG-16 and ResNet-50 on the same weights; resumable; bad
+files named."""
 
 import io
 import json
@@ -21,6 +22,7 @@ from mmcap.errors import InputError
 from conftest import (FLICKR8K_DIR, run_command_lines, run_python, with_flags,
                       write_coco_captions, write_ucf101)
 from test_vgg import SMALL, keras_vgg, real_looking_images, save_legacy_h5
+import test_resnet
 
 keras = pytest.importorskip('keras')
 
@@ -95,6 +97,25 @@ def test_extracted_features_equal_keras_and_resume_in_parts(weights, tmp_path):
                              atol=1e-4 * np.abs(want).max())
   # CMYK -> RGB differs by a few grey levels between libjpeg and PIL.
   assert np.corrcoef(features[2], want[2])[0, 1] > 0.99
+
+
+def test_resnet50_features_equal_keras(tmp_path):
+  # --cnn=resnet50 writes avg_pool by default: Keras's, from the same file.
+  model = test_resnet.keras_resnet50(test_resnet.SMALL)
+  test_resnet.save_legacy_h5(model, tmp_path / 'small_resnet50.h5')
+  write_images(tmp_path / 'images', count=3)
+  result = extract(f'--images={tmp_path / "images"}', '--cnn=resnet50',
+                   f'--weights={tmp_path / "small_resnet50.h5"}', '--resize=64', '--crop=64',
+                   f'--output={tmp_path / "feats.npy"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  features = np.load(tmp_path / 'feats.npy')
+  names = (tmp_path / 'feats.names.txt').read_text().splitlines()
+  decoded = np.stack([np.asarray(Image.open(n).convert('RGB'), np.float32) for n in names])
+  want = np.asarray(model(keras.applications.resnet50.preprocess_input(decoded.copy()))[0])
+  assert features.shape == (3, test_resnet.SMALL.feature_dim)
+  exact = [1, 2]  # the grayscale JPEG and the PNG (img01 is the CMYK one; see above)
+  np.testing.assert_allclose(features[exact], want[exact], rtol=1e-4,
+                             atol=1e-4 * np.abs(want).max())
 
 
 def test_karpathy_json_rows_follow_imgid(weights, tmp_path):
@@ -257,6 +278,10 @@ BAD_FLAGS = [
     (['--output={d}/f.txt'], 'expected a .npy file name'),
     (['--weights={d}/none.h5'], 'obtain vgg16_weights_tf_dim_ordering_tf_kernels.h5'),
     (['--crop=32', '--resize=32'], 'the weights of another architecture or crop size'),
+    (['--cnn=resnet50'], "no layer 'conv1_conv'; expected the weights of ResNet-50"),
+    (['--cnn=resnet50', '--layer=fc7'], '--layer=fc7: ResNet-50 (--cnn=resnet50) has avg_pool,'),
+    (['--cnn=resnet50', '--weights={d}/none.h5'],
+     'obtain resnet50_weights_tf_dim_ordering_tf_kernels.h5'),
     (['--images={d}/none'], 'not a directory'),
     (['--images={d}/gif'], 'no .jpg/.jpeg/.png file'),
     (['--karpathy_json={d}/none.json'], 'give exactly one of --images, --karpathy_json, --videos'),

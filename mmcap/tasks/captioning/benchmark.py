@@ -1,8 +1,8 @@
 """Captioning rows of `python -m mmcap.benchmark`: the training step, beam
 search and likelihood retrieval of every captioner on synthetic batches, the
-tf.data pipeline, and the image encoder's feature extraction (VGG-16, as
-`mmcap.extract` runs it). Imports no TensorFlow unless the pipeline is asked
-for.
+tf.data pipeline, and the image encoders' feature extraction (VGG-16 and
+ResNet-50, as `mmcap.extract` runs them). Imports no TensorFlow unless the
+pipeline is asked for.
 """
 
 import dataclasses
@@ -22,7 +22,7 @@ from mmcap.core import benchmark
 from mmcap.core.placement import Placement
 from mmcap.data import vocab
 from mmcap.evaluation import retrieval
-from mmcap.models import vgg
+from mmcap.models import cnns
 from mmcap.models import vocabulary
 
 SIZES = {
@@ -226,24 +226,25 @@ EXTRACT_SIZES = {'cpu': dict(crop=64, batch=8), 'compare': dict(crop=224, batch=
                  'paper': dict(crop=224, batch=64)}
 
 
-def _extract(settings: benchmark.Settings) -> dict:
-  """VGG-16 to fc7 on synthetic images, one crop, as `mmcap.extract` runs
-  it: images/s, compile time, FLOP/s and MFU from the closed-form count
-  (XLA's beside it), peak memory. The JPEG decoding and resizing, on the
-  host in tf.data, are not included."""
+def _extract(network: str, settings: benchmark.Settings) -> dict:
+  """A CNN (models/cnns.py) to its default layer on synthetic images, one
+  crop, as `mmcap.extract` runs it: images/s, compile time, FLOP/s and MFU
+  from the closed-form count (XLA's beside it), peak memory. The JPEG
+  decoding and resizing, on the host in tf.data, are not included."""
   size = EXTRACT_SIZES[settings.size]
   batch_size = settings.batch_size or size['batch']
-  config = vgg.VGGConfig(image_size=size['crop'], dtype=settings.dtype)
-  model = vgg.VGG16(config)
+  module, model_class, config_class, layer = cnns.NETWORKS[network]
+  config = config_class(image_size=size['crop'], dtype=settings.dtype)
+  model = model_class(config)
   images = np.random.default_rng(0).uniform(
       0, 255, (batch_size, size['crop'], size['crop'], 3)).astype(np.float32)
   params = jax.jit(model.init)(jax.random.key(0), images[:1])['params']
   images = jax.device_put(images)
-  features = jax.jit(lambda p, x: model.apply({'params': p}, x, ('fc7',))['fc7'])
+  features = jax.jit(lambda p, x: model.apply({'params': p}, x, (layer,))[layer])
   compile_s, times, compiled, _ = benchmark.timed(features, (params, images), settings)
   median = statistics.median(times)
-  flops = vgg.flops_per_image(config, 'fc7') * batch_size
-  row = {'benchmark': 'extract', 'model': 'vgg16', 'layer': 'fc7', 'crop': size['crop'],
+  flops = module.flops_per_image(config, layer) * batch_size
+  row = {'benchmark': 'extract', 'model': network, 'layer': layer, 'crop': size['crop'],
          'batch_size': batch_size, 'step_ms': 1e3 * median, 'compile_s': compile_s,
          'images_per_s': batch_size / median, 'closed_form_gflops_per_step': flops / 1e9,
          'xla_gflops_per_step': benchmark.xla_flops(features.lower(params, images)) / 1e9,
@@ -275,4 +276,5 @@ def rows(names: list[str], settings: benchmark.Settings) -> Iterator[dict]:
   if 'pipeline' in settings.benchmarks:
     yield _pipeline(size)
   if 'extract' in settings.benchmarks:
-    yield _extract(settings)
+    for network in cnns.NETWORKS:
+      yield _extract(network, settings)
