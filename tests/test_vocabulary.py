@@ -93,6 +93,7 @@ def captioner(name):
   targets = np.roll(inputs, -1, axis=1)
   targets[0, 2:] = PAD_ID
   targets[1, 1:] = PAD_ID
+  targets[-1, 1] = PAD_ID  # a <pad> target mid-row: target positions need not be a prefix
   return model, params, {'features': features, 'inputs': inputs, 'targets': targets}
 
 

@@ -39,7 +39,8 @@ class ModelConfig:
   dtype: str = 'float32'  # compute dtype; parameters stay float32
   unroll: int = 1  # lax.scan unroll of the recurrence
   # LRCN training: each step of an LSTM computes only the blocks of rows (of
-  # this many, rows sorted by length) that still have a target; 1: all rows.
+  # this many, each device's rows sorted by length) that still have a
+  # target; 1: every row at every step, nothing sorted.
   row_blocks: int = 4
 
   def __post_init__(self):
@@ -98,10 +99,11 @@ class Captioner(Protocol):
   ) -> jax.Array:
     """The input of the softmax layer `output` (a VocabularyLogits) at every
     step, [B, T, D]; the training loss projects only the target positions.
-    With `positions` [B, T] (bool, each row's first steps: the training
-    loss's target positions), it is needed there only: a model may skip its
-    per-position work elsewhere (LRCN's LSTM input projections and
-    recurrence steps) and leave any finite value there. Only in `apply`."""
+    With `positions` [B, T] (bool: the training loss's target positions),
+    it is needed there only: a model may skip its per-position work
+    elsewhere (LRCN's LSTM input projections and recurrence steps after a
+    row's last position) and leave any finite value there. Only in
+    `apply`."""
 
   def init_decode(self, features: Any) -> Any:
     """The decoder state of each example: recurrent states and the visual

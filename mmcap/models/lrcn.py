@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
+from mmcap.models.positions import prefix
 from mmcap.models.recurrence import LSTM, WORD_TABLE_STEPS, Carry, symmetric_uniform
 from mmcap.models.vocabulary import VocabularyLogits
 
@@ -66,8 +67,11 @@ class LRCN(nn.Module):
       positions: jax.Array | None = None,
   ) -> jax.Array:
     """The softmax layer's input, the top LSTM's h [B, T, H]; with
-    `positions`, valid there only: the LSTMs' input projections and
-    recurrences are computed there only."""
+    `positions`, valid there only: the LSTMs compute each row's steps up to
+    its last position only (input projections at those steps, recurrences
+    over blocks of rows that still have one)."""
+    if positions is not None:
+      positions = prefix(positions)
     image_gates = self._image_gates(features, train)[IMAGE_LAYER[self.config.variant]]
     return self._top_hidden(self._sentence_terms(inputs_bt, positions), image_gates, positions)
 

@@ -80,8 +80,9 @@ class Chunks(NamedTuple):
 def dense_at(
     x_gnd: jax.Array, kernel_dk: jax.Array, bias_k: jax.Array, selected_gn: jax.Array
 ) -> jax.Array:
-  """x . kernel + bias [G, N, K] in float32 at the selected positions of x;
-  0 at the others, and no gradient flows from them."""
+  """x . kernel + bias [G, N, K] in float32 (the product accumulated and
+  the bias added in float32) at the selected positions of x; 0 at the
+  others, and no gradient flows from them."""
   return _dense_at_fwd(x_gnd, kernel_dk, bias_k, selected_gn)[0]
 
 
@@ -124,6 +125,14 @@ def _dense_at_bwd(residuals, d_y_gnk):
 
 
 dense_at.defvjp(_dense_at_fwd, _dense_at_bwd)
+
+
+def prefix(positions_bt: jax.Array) -> jax.Array:
+  """Each row's steps up to its last position in `positions_bt` (bool [B,
+  T]): all that a recurrence must compute to reach them."""
+  steps = jnp.arange(positions_bt.shape[1])
+  last = jnp.max(jnp.where(positions_bt, steps + 1, 0), axis=1, keepdims=True)
+  return steps < last
 
 
 def to_groups(a: jax.Array, features: bool) -> jax.Array:
