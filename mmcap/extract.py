@@ -109,6 +109,16 @@ _LAYER = flags.DEFINE_string(
     'layer', None,
     f'The layer to write: VGG-16 {", ".join(vgg.LAYERS)} (default fc7); ResNet-50'
     f' {", ".join(resnet.LAYERS)} (default avg_pool).')
+_RESIZE = flags.DEFINE_integer('resize', 256, 'Images are resized to RESIZE x RESIZE ...')
+_CROP = flags.DEFINE_integer('crop', 224, '... then centre-cropped to CROP x CROP.')
+_TEN_CROP = flags.DEFINE_bool('ten_crop', False, 'Average the features of ten crops.')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per step, over all devices.')
+_PART_SIZE = flags.DEFINE_integer('part_size', 2048, 'Images per resumable part.')
+_DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
+_OUTPUT = flags.DEFINE_string(
+    'output', None,
+    'The features file to write (.npy); with --videos or --tfds_video_field, a directory.')
+flags.mark_flags_as_required(['output'])
 
 
 def _network():
@@ -122,16 +132,6 @@ def _weights() -> str:
 
 def _layer() -> str:
   return _LAYER.value or NETWORKS[_CNN.value].default_layer
-_RESIZE = flags.DEFINE_integer('resize', 256, 'Images are resized to RESIZE x RESIZE ...')
-_CROP = flags.DEFINE_integer('crop', 224, '... then centre-cropped to CROP x CROP.')
-_TEN_CROP = flags.DEFINE_bool('ten_crop', False, 'Average the features of ten crops.')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per step, over all devices.')
-_PART_SIZE = flags.DEFINE_integer('part_size', 2048, 'Images per resumable part.')
-_DTYPE = flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Compute dtype.')
-_OUTPUT = flags.DEFINE_string(
-    'output', None,
-    'The features file to write (.npy); with --videos or --tfds_video_field, a directory.')
-flags.mark_flags_as_required(['output'])
 
 
 def _per_video() -> bool:
@@ -382,6 +382,8 @@ def main(argv: list[str]) -> None:
   network = _network()
   config = network.config_from_keras_h5(_weights(), _CROP.value)
   config = dataclasses.replace(config, dtype=_DTYPE.value)
+  if _layer() == 'logits' and not config.num_classes:
+    raise InputError(f'--layer=logits: {_weights()} has no classifier (a _notop file)')
   placement = Placement.over_all_devices()
   params = jax.device_put(network.load_keras_h5(_weights(), config), placement.replicated)
   extract = features_fn(NETWORKS[_CNN.value].model(config), _layer(), placement)

@@ -2,6 +2,7 @@
 equal to Keras's VGG-16 and ResNet-50 on the same weights; resumable; bad
 files named."""
 
+import dataclasses
 import io
 import json
 import os
@@ -282,6 +283,8 @@ BAD_FLAGS = [
     (['--cnn=resnet50', '--layer=fc7'], '--layer=fc7: ResNet-50 (--cnn=resnet50) has avg_pool,'),
     (['--cnn=resnet50', '--weights={d}/none.h5'],
      'obtain resnet50_weights_tf_dim_ordering_tf_kernels.h5'),
+    (['--cnn=resnet50', '--weights={d}/notop.h5', '--layer=logits'],
+     '--layer=logits: {d}/notop.h5 has no classifier (a _notop file)'),
     (['--images={d}/none'], 'not a directory'),
     (['--images={d}/gif'], 'no .jpg/.jpeg/.png file'),
     (['--karpathy_json={d}/none.json'], 'give exactly one of --images, --karpathy_json, --videos'),
@@ -310,6 +313,8 @@ def bad_flag_results(weights, tmp_path_factory):
   write_images(d / 'images', count=1)
   (d / 'gif').mkdir()
   write_images(d / 'videos' / 'v1', count=2)
+  test_resnet.save_legacy_h5(test_resnet.keras_resnet50(
+      dataclasses.replace(test_resnet.SMALL, num_classes=0)), d / 'notop.h5')
   defaults = {'--images': f'{d}/images', '--weights': weights[1], '--resize': '64',
               '--crop': '64', '--output': f'{d}/f.npy'}
   cases = [with_flags({k: v for k, v in defaults.items()

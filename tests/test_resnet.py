@@ -26,8 +26,9 @@ SMALL = resnet.ResNetConfig(widths=(4, 8, 8, 16), blocks=(2, 1, 1, 2), image_siz
 
 def keras_resnet50(config: resnet.ResNetConfig):
   """Keras's ResNet v1 of `config`'s stages (ResNet-50 at the defaults),
-  its classifier without the softmax, every weight random (Keras starts
-  batch normalization at the identity, which would test nothing)."""
+  its classifier without the softmax (none for num_classes 0, as in the
+  _notop file), every weight random (Keras starts batch normalization at
+  the identity, which would test nothing); outputs avg_pool (and logits)."""
 
   def stack_fn(x):
     for stage, (width, count) in enumerate(zip(config.widths, config.blocks), 2):
@@ -36,7 +37,8 @@ def keras_resnet50(config: resnet.ResNetConfig):
     return x
 
   model = keras_resnet.ResNet(
-      stack_fn, preact=False, use_bias=True, weights=None, classes=config.num_classes,
+      stack_fn, preact=False, use_bias=True, weights=None, include_top=bool(config.num_classes),
+      pooling='avg', classes=config.num_classes or 1000,
       input_shape=(config.image_size, config.image_size, 3), classifier_activation=None)
   rng = np.random.default_rng(0)
   for layer in model.layers:
@@ -50,16 +52,19 @@ def keras_resnet50(config: resnet.ResNetConfig):
       fan_in = np.prod(kernel.shape[:-1])
       weights = [rng.normal(0, np.sqrt(2 / fan_in), kernel.shape), rng.normal(0, 0.1, bias.shape)]
     layer.set_weights([w.astype(np.float32) for w in weights])
-  return keras.Model(model.inputs, [model.get_layer('avg_pool').output, model.output])
+  outputs = [model.get_layer('avg_pool').output] + [model.output] * bool(config.num_classes)
+  return keras.Model(model.inputs, outputs)
 
 
 def compare(model, config, path, count):
   images = real_looking_images(count, config.image_size)
   want = model(keras.applications.resnet50.preprocess_input(images.copy()))
+  want = want if isinstance(want, list) else [want]
   params = resnet.load_keras_h5(str(path), config)
-  got = jax.jit(lambda p, x: resnet.ResNet50(config).apply({'params': p}, x, resnet.LAYERS))(
+  names = resnet.layers(config)
+  got = jax.jit(lambda p, x: resnet.ResNet50(config).apply({'params': p}, x, names))(
       params, jnp.asarray(images))
-  for name, value in zip(resnet.LAYERS, want):
+  for name, value in zip(names, want, strict=True):
     value = np.asarray(value)
     scale = np.abs(value).max()
     assert scale > 0, name
@@ -81,6 +86,21 @@ def test_full_size_resnet50_equals_keras_applications_resnet50(tmp_path):
   save_legacy_h5(model, path)
   assert resnet.config_from_keras_h5(str(path)) == resnet.ResNetConfig()
   compare(model, resnet.ResNetConfig(), path, count=1)
+
+
+def test_notop_weights_give_avg_pool_only(tmp_path):
+  # Keras's resnet50_..._notop.h5 has no classifier: avg_pool, the
+  # feature, loads from it; logits are refused.
+  notop = dataclasses.replace(SMALL, num_classes=0)
+  model = keras_resnet50(notop)
+  path = tmp_path / 'small_notop.h5'
+  save_legacy_h5(model, path)
+  assert resnet.config_from_keras_h5(str(path), 64) == notop
+  compare(model, notop, path, count=2)
+  params = resnet.load_keras_h5(str(path), notop)
+  with pytest.raises(InputError, match=r"ResNet-50 layers \['logits'\]: expected some of"
+                     r" \['avg_pool'\] \(logits need a classifier\)"):
+    resnet.ResNet50(notop).apply({'params': params}, jnp.zeros((1, 64, 64, 3)), ('logits',))
 
 
 def test_flops_per_image_are_resnet50s_and_xlas():

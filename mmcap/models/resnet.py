@@ -10,8 +10,9 @@ average of the last block's output, the usual ResNet feature) and `logits`
 [B, 1000] (before the softmax).
 
 Weights: `resnet50_weights_tf_dim_ordering_tf_kernels.h5`
-(keras.applications.ResNet50's download), read by the file's layer and
-weight names (keras_cnn.py). Nothing is downloaded.
+(keras.applications.ResNet50's download), or its `_notop.h5` without the
+classifier (then `avg_pool` only), read by the file's layer and weight
+names (keras_cnn.py). Nothing is downloaded.
 """
 
 import dataclasses
@@ -37,7 +38,7 @@ class ResNetConfig:
   widths: tuple[int, ...] = (64, 128, 256, 512)  # bottleneck width per stage
   blocks: tuple[int, ...] = (3, 4, 6, 3)  # blocks per stage (conv2 .. conv5)
   image_size: int = 224  # the crop
-  num_classes: int = 1000
+  num_classes: int = 1000  # 0: no classifier (Keras's _notop weights)
   dtype: str = 'float32'
 
   @property
@@ -85,9 +86,10 @@ class ResNet50(nn.Module):
   def __call__(
       self, images_rgb: jax.Array, outputs: Sequence[str] = ('avg_pool',)
   ) -> dict[str, jax.Array]:
-    unknown = set(outputs) - set(LAYERS)
+    unknown = set(outputs) - set(layers(self.config))
     if unknown:
-      raise InputError(f'ResNet-50 layers {sorted(unknown)}: expected some of {list(LAYERS)}')
+      raise InputError(f'ResNet-50 layers {sorted(unknown)}: expected some of'
+                       f' {list(layers(self.config))} (logits need a classifier)')
     dtype = jnp.dtype(self.config.dtype)
     x = keras_cnn.caffe_input(images_rgb, dtype)
     x = jnp.pad(x, ((0, 0), (3, 3), (3, 3), (0, 0)))
@@ -130,26 +132,31 @@ def flops_per_image(config: ResNetConfig, layer: str) -> float:
   return 2.0 * macs
 
 
+def layers(config: ResNetConfig) -> tuple[str, ...]:
+  """The layers a ResNet of `config` has: no logits without a classifier."""
+  return LAYERS if config.num_classes else ('avg_pool',)
+
+
 def _required(config: ResNetConfig) -> list[str]:
-  return ['conv1_conv'] + [f'{name}_3_bn' for name in block_names(config)] + ['predictions']
+  classifier = ['predictions'] if config.num_classes else []
+  return ['conv1_conv'] + [f'{name}_3_bn' for name in block_names(config)] + classifier
 
 
 def config_from_keras_h5(path: str, image_size: int = 224) -> ResNetConfig:
   """The sizes of the ResNet-50 whose weights `path` holds, for images of
   `image_size` (the crop): stages and blocks from the file's layer names,
-  widths from their kernels."""
+  widths from their kernels; no classifier for a _notop file."""
   with keras_cnn.open_h5(path, NETWORK, KERAS_WEIGHTS_FILE) as f:
-    layers = keras_cnn.layer_weights(path, f, ['conv1_conv', 'conv2_block1_1_conv',
-                                               'predictions'], NETWORK)
+    found = keras_cnn.layer_weights(path, f, ['conv1_conv', 'conv2_block1_1_conv'], NETWORK)
     blocks, widths = [], []
     for stage in range(2, 6):
-      names = [n for n in layers if n.startswith(f'conv{stage}_block') and n.endswith('_1_conv')]
+      names = [n for n in found if n.startswith(f'conv{stage}_block') and n.endswith('_1_conv')]
       if not names:
         raise InputError(f'{path}: no layer conv{stage}_block1_1_conv; expected the'
                          f' weights of {NETWORK}')
       blocks.append(len(names))
-      widths.append(layers[f'conv{stage}_block1_1_conv'][0].shape[-1])
-    num_classes = layers['predictions'][0].shape[-1]
+      widths.append(found[f'conv{stage}_block1_1_conv'][0].shape[-1])
+    num_classes = found['predictions'][0].shape[-1] if 'predictions' in found else 0
   return ResNetConfig(widths=tuple(widths), blocks=tuple(blocks), image_size=image_size,
                       num_classes=num_classes)
 
@@ -161,18 +168,19 @@ def load_keras_h5(path: str, config: ResNetConfig = ResNetConfig()) -> dict:
   (kernel, bias; gamma, beta, moving mean, moving variance)."""
   expected = jax.eval_shape(
       lambda: ResNet50(config).init(
-          jax.random.key(0), jnp.zeros((1, config.image_size, config.image_size, 3)), LAYERS)
+          jax.random.key(0), jnp.zeros((1, config.image_size, config.image_size, 3)),
+          layers(config))
   )['params']
   params = {}
   with keras_cnn.open_h5(path, NETWORK, KERAS_WEIGHTS_FILE) as f:
-    layers = keras_cnn.layer_weights(path, f, _required(config), NETWORK)
+    found = keras_cnn.layer_weights(path, f, _required(config), NETWORK)
     for name, shapes in expected.items():
-      if name not in layers:
+      if name not in found:
         raise InputError(f'{path}: no layer {name!r}; expected the weights of {NETWORK}'
                          f' of stages {config.blocks}')
       keys = (('gamma', 'beta', 'moving_mean', 'moving_variance') if name.endswith('_bn')
               else ('kernel', 'bias'))
-      params[name] = keras_cnn.take(path, name, layers[name],
+      params[name] = keras_cnn.take(path, name, found[name],
                                     {key: shapes[key].shape for key in keys}, NETWORK,
                                     config.image_size)
   return params
