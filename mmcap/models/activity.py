@@ -24,6 +24,7 @@ import ml_collections
 
 from mmcap.errors import InputError
 from mmcap.models.captioner import DTYPES
+from mmcap.models.dropout import Dropout
 from mmcap.models.recurrence import LSTM
 
 NAMES = ('lrcn', 'single_frame')
@@ -78,10 +79,10 @@ class LRCNActivity(nn.Module):
   @nn.compact
   def __call__(self, frames_btd: jax.Array, train: bool = False) -> jax.Array:
     config = self.config
-    x = nn.Dropout(config.input_dropout)(jax.nn.relu(frames_btd), deterministic=not train)
+    x = Dropout(config.input_dropout)(jax.nn.relu(frames_btd), deterministic=not train)
     h = LSTM(config.hidden_dim, config.init_scale, config.compute_dtype, config.unroll,
              name='lstm')(x)
-    h = nn.Dropout(config.output_dropout)(h, deterministic=not train)
+    h = Dropout(config.output_dropout)(h, deterministic=not train)
     return _classifier(config)(h).astype(jnp.float32)
 
 
@@ -93,12 +94,12 @@ class SingleFrame(nn.Module):
   @nn.compact
   def __call__(self, frames_btd: jax.Array, train: bool = False) -> jax.Array:
     config = self.config
-    x = nn.Dropout(config.input_dropout)(jax.nn.relu(frames_btd), deterministic=not train)
+    x = Dropout(config.input_dropout)(jax.nn.relu(frames_btd), deterministic=not train)
     if config.hidden_dim:
       x = nn.Dense(config.hidden_dim, kernel_init=nn.initializers.normal(0.01),
                    bias_init=nn.initializers.constant(0.1), dtype=config.compute_dtype,
                    name='hidden')(x)
-      x = nn.Dropout(config.output_dropout)(jax.nn.relu(x), deterministic=not train)
+      x = Dropout(config.output_dropout)(jax.nn.relu(x), deterministic=not train)
     return _classifier(config)(x).astype(jnp.float32)
 
 

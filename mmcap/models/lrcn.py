@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
+from mmcap.models.dropout import Dropout
 from mmcap.models.positions import prefix
 from mmcap.models.recurrence import LSTM, WORD_TABLE_STEPS, Carry, symmetric_uniform
 from mmcap.models.vocabulary import VocabularyLogits
@@ -43,7 +44,7 @@ class LRCN(nn.Module):
         LSTM(config.hidden_dim, config.init_scale, dtype, config.unroll, config.row_blocks)
         for _ in range(num_layers)
     ]
-    self.dropout = nn.Dropout(config.dropout)
+    self.dropout = Dropout(config.dropout)
     self.output = VocabularyLogits(
         config.vocab_size, config.vocab_multiple, config.init_scale, dtype
     )

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
+from mmcap.models.dropout import Dropout
 from mmcap.models.recurrence import WORD_TABLE_STEPS, ReluRNN, symmetric_uniform
 from mmcap.models.vocabulary import VocabularyLogits
 
@@ -56,7 +57,7 @@ class MRNN(nn.Module):
     self.multimodal_recurrent = dense(config.multimodal_dim)  # V_r
     if self.use_image:
       self.multimodal_image = dense(config.multimodal_dim)  # V_I
-    self.dropout = nn.Dropout(config.dropout)
+    self.dropout = Dropout(config.dropout)
     self.output = VocabularyLogits(
         config.vocab_size, config.vocab_multiple, config.init_scale, dtype
     )

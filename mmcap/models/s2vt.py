@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from mmcap.models.captioner import ModelConfig
+from mmcap.models.dropout import Dropout
 from mmcap.models.recurrence import LSTM, Carry, symmetric_uniform
 from mmcap.models.vocabulary import VocabularyLogits
 
@@ -50,7 +51,7 @@ class S2VT(nn.Module):
     )
     self.bottom = LSTM(config.hidden_dim, config.init_scale, dtype, config.unroll)
     self.top = LSTM(config.hidden_dim, config.init_scale, dtype, config.unroll)
-    self.dropout = nn.Dropout(config.dropout)
+    self.dropout = Dropout(config.dropout)
     self.output = VocabularyLogits(
         config.vocab_size, config.vocab_multiple, config.init_scale, dtype
     )
