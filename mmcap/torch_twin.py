@@ -381,13 +381,16 @@ def beam_search(module: nn.Module, features: torch.Tensor, max_steps: int, beam_
 
 def _block_scores(module: nn.Module, sentence_terms: torch.Tensor, image_terms: torch.Tensor,
                   targets: torch.Tensor) -> torch.Tensor:
-  """log P(S|I) [images, sentences] of every image with every sentence."""
-  num_images, num_sentences = len(image_terms), len(sentence_terms)
-  logits = module.pair_logits(sentence_terms.repeat(num_images, 1, 1),
-                              image_terms.repeat_interleave(num_sentences, 0))
-  nll = F.cross_entropy(logits.flatten(0, 1), targets.repeat(num_images, 1).flatten(),
-                        ignore_index=PAD_ID, reduction='none')
-  return -nll.view(num_images, num_sentences, -1).sum(2)
+  """log P(S|I) [images, sentences] of every image with every sentence, one
+  image at a time (as mmcap's block_scores)."""
+  num_sentences = len(sentence_terms)
+  rows = []
+  for image_term in image_terms:
+    logits = module.pair_logits(sentence_terms, image_term.expand(num_sentences, -1))
+    nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_ID,
+                          reduction='none')
+    rows.append(-nll.view(num_sentences, -1).sum(1))
+  return torch.stack(rows)
 
 
 @torch.inference_mode()
