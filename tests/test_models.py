@@ -356,6 +356,19 @@ def test_recurrence_over_row_blocks_equals_the_full_one_at_each_rows_steps(
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
+def test_permute_rows_gradient_is_the_inverse_permutation():
+  from mmcap.models import recurrence  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(2)
+  a = rng.normal(size=(2, 5, 3)).astype(np.float32)
+  order = np.stack([rng.permutation(5), rng.permutation(5)])
+  cotangent = rng.normal(size=a.shape).astype(np.float32)
+  plain = lambda a: jnp.take_along_axis(a, jnp.asarray(order)[..., None], axis=1)
+  got, vjp = jax.vjp(lambda a: recurrence.permute_rows(a, jnp.asarray(order)), a)
+  want, want_vjp = jax.vjp(plain, a)
+  np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(vjp(cotangent)[0], want_vjp(cotangent)[0])
+
+
 # LRCN's training loss under data parallelism on 2 devices: each device
 # sorts and computes only its own rows (no all-gather in the compiled step),
 # and the loss and gradients equal those of the full logits, with one

@@ -156,6 +156,33 @@ def _scan_forward(cell, kernel, carry, inputs_t, keep_t, sizes, size_t, unroll):
   return (final, hidden_t), residuals
 
 
+def _take_rows(a_gr: jax.Array, index_gr: jax.Array) -> jax.Array:
+  index = index_gr.reshape(index_gr.shape + (1,) * (a_gr.ndim - 2))
+  return jnp.take_along_axis(a_gr, index, axis=1, mode='promise_in_bounds')
+
+
+@jax.custom_vjp
+def permute_rows(a_gr: jax.Array, order_gr: jax.Array) -> jax.Array:
+  """The rows of each group of `a_gr` [G, R, ...] in the order of
+  `order_gr` [G, R], a permutation of each group's rows. Its gradient is
+  the inverse permutation, a gather like the forward: autodiff of a gather
+  scatter-adds into zeros, a third of the cost of a row-sorted recurrence's
+  permutations."""
+  return _take_rows(a_gr, order_gr)
+
+
+def _permute_rows_fwd(a_gr, order_gr):
+  return _take_rows(a_gr, order_gr), order_gr
+
+
+def _permute_rows_bwd(order_gr, d_gr):
+  return (_take_rows(d_gr, jnp.argsort(order_gr, axis=1)),
+          np.zeros(order_gr.shape, jax.dtypes.float0))
+
+
+permute_rows.defvjp(_permute_rows_fwd, _permute_rows_bwd)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 5, 7))
 def _scan(cell, kernel, carry, inputs_t, keep_t, sizes, size_t, unroll):
   return _scan_forward(cell, kernel, carry, inputs_t, keep_t, sizes, size_t, unroll)[0]
@@ -255,10 +282,7 @@ def scan_recurrence(
     size_t = jnp.searchsorted(jnp.asarray(sizes), needed).astype(jnp.int32)
 
   def permuted(a_gr, permutation):  # rows of each group in `permutation`'s order
-    if permutation is None:
-      return a_gr
-    index = permutation.reshape(permutation.shape + (1,) * (a_gr.ndim - 2))
-    return jnp.take_along_axis(a_gr, index, axis=1)
+    return a_gr if permutation is None else permute_rows(a_gr, permutation)
 
   carry = jax.tree.map(lambda a: permuted(to_groups(a), order), carry)
   keep = None if keep_bt is None else to_groups(keep_bt)
