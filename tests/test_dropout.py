@@ -45,6 +45,8 @@ def test_keep_mask_is_bernoulli_and_independent(rate):
 
 
 def test_keep_mask_of_any_shape_is_deterministic_in_the_key():
+  assert dropout.keep_mask(jax.random.key(3), 0.5, (0, 3)).shape == (0, 3)
+  assert dropout.keep_mask(jax.random.key(3), 0.5, ()).shape == ()
   one = dropout.keep_mask(jax.random.key(3), 0.5, (3, 7, 5))
   assert one.shape == (3, 7, 5) and one.dtype == jnp.bool_
   np.testing.assert_array_equal(one, dropout.keep_mask(jax.random.key(3), 0.5, (3, 7, 5)))
@@ -62,3 +64,11 @@ def test_dropout_scales_kept_elements_and_is_off_in_evaluation(rate):
   assert _within(kept.mean(), 1 - rate, kept.size)
   np.testing.assert_array_equal(
       dropout.Dropout(0.0).apply({}, x, deterministic=False), x)
+
+
+def test_rate_one_drops_everything_with_a_finite_gradient():
+  x = jnp.ones((4, 6))
+  drop = lambda x: dropout.Dropout(1.0).apply(
+      {}, x, deterministic=False, rngs={'dropout': jax.random.key(0)})
+  np.testing.assert_array_equal(drop(x), np.zeros((4, 6)))
+  np.testing.assert_array_equal(jax.grad(lambda x: jnp.sum(drop(x)))(x), np.zeros((4, 6)))

@@ -34,15 +34,21 @@ def keep_mask(rng: jax.Array, rate: float, shape: tuple[int, ...]) -> jax.Array:
   bits = exact_bits(rate)
   if bits is None:
     return jax.random.bernoulli(rng, 1.0 - rate, shape)
-  size, per_word = int(np.prod(shape)), 32 // bits
-  words = jax.random.bits(rng, (-(-size // per_word), 1), jnp.uint32)
+  # Packed along the last axis only, so that the draws of a batch split
+  # over devices split with it.
+  *leading, last = shape or (1,)
+  per_word = 32 // bits
+  num_words = -(-last // per_word)
+  words = jax.random.bits(rng, (*leading, num_words, 1), jnp.uint32)
   draws = (words >> jnp.arange(0, 32, bits, dtype=jnp.uint32)) & (2**bits - 1)
-  return draws.reshape(-1)[:size].reshape(shape) >= int(rate * 2**bits)
+  draws = draws.reshape(*leading, num_words * per_word)[..., :last]
+  return draws.reshape(shape) >= int(rate * 2**bits)
 
 
 class Dropout(nn.Module):
-  """`flax.linen.Dropout`'s interface and semantics (inverted dropout with
-  the 'dropout' rng), with `keep_mask`'s draws."""
+  """Inverted dropout with the 'dropout' rng, as `flax.linen.Dropout(rate)`
+  computes it (without its broadcast_dims and rng options), with
+  `keep_mask`'s draws."""
 
   rate: float
 
@@ -50,5 +56,7 @@ class Dropout(nn.Module):
   def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
     if deterministic or self.rate == 0.0:
       return x
+    if self.rate == 1.0:
+      return jnp.zeros_like(x)
     keep = keep_mask(self.make_rng('dropout'), self.rate, x.shape)
     return jnp.where(keep, x / (1.0 - self.rate), jnp.zeros_like(x))
