@@ -381,16 +381,20 @@ def beam_search(module: nn.Module, features: torch.Tensor, max_steps: int, beam_
 
 def _block_scores(module: nn.Module, sentence_terms: torch.Tensor, image_terms: torch.Tensor,
                   targets: torch.Tensor) -> torch.Tensor:
-  """log P(S|I) [images, sentences] of every image with every sentence, one
-  image at a time (as mmcap's block_scores)."""
-  num_sentences = len(sentence_terms)
+  """log P(S|I) [images, sentences] of every image with every sentence: on
+  a CPU one image at a time, on a GPU all at once (as mmcap's block_scores
+  on each)."""
+  num_images, num_sentences = len(image_terms), len(sentence_terms)
+  step = 1 if image_terms.device.type == 'cpu' else num_images
   rows = []
-  for image_term in image_terms:
-    logits = module.pair_logits(sentence_terms, image_term.expand(num_sentences, -1))
-    nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_ID,
-                          reduction='none')
-    rows.append(-nll.view(num_sentences, -1).sum(1))
-  return torch.stack(rows)
+  for start in range(0, num_images, step):
+    images = image_terms[start:start + step]
+    logits = module.pair_logits(sentence_terms.repeat(len(images), 1, 1),
+                                images.repeat_interleave(num_sentences, 0))
+    nll = F.cross_entropy(logits.flatten(0, 1), targets.repeat(len(images), 1).flatten(),
+                          ignore_index=PAD_ID, reduction='none')
+    rows.append(-nll.view(len(images), num_sentences, -1).sum(2))
+  return torch.cat(rows)
 
 
 @torch.inference_mode()

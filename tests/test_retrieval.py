@@ -92,6 +92,24 @@ def test_pair_scores_equal_each_models_own_likelihood(name):
     np.testing.assert_allclose(scores[i], -np.asarray(nll), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('name', MODELS)
+def test_block_scores_equal_whatever_the_images_per_step(name):
+  # One image at a time (CPUs), two, or the whole block at once (GPUs).
+  model, params, _, _ = build(name)
+  rng = np.random.default_rng(3)
+  features = rng.normal(size=(3, 6)).astype(np.float32)
+  inputs = rng.integers(1, 13, size=(4, 5)).astype(np.int32)
+  targets = np.concatenate([inputs[:, 1:], np.full((4, 1), 2)], 1).astype(np.int32)
+  apply = lambda method, x: model.apply({'params': params}, x, method=getattr(model, method))
+  terms, image_terms = apply('sentence_terms', inputs), apply('image_terms', features)
+  scores = [retrieval.block_scores(model, params, terms, image_terms, targets, per_step)
+            for per_step in (None, 1, 2)]
+  assert scores[0].shape == (3, 4)
+  for other in scores[1:]:
+    np.testing.assert_allclose(other, scores[0], rtol=1e-5, atol=1e-5)
+  assert retrieval.images_per_step() == 1  # the test machines are CPUs
+
+
 def test_blocks_are_even_and_divide_over_the_devices():
   assert retrieval.block_size(100, 32) == 25  # 4 blocks of 25, not 4 of 32
   assert retrieval.block_size(500, 256) == 250

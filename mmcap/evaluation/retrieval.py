@@ -4,7 +4,8 @@ Every (image, sentence) pair of a split is scored by log P(sentence | image).
 A model splits that into `sentence_terms` (the image-independent work, done
 once per sentence), `image_terms` (once per image) and `pair_logits`, which
 finishes each pair. Pairs are scored in blocks of images x sentences, the
-sentences sharded over the devices, one image of a block at a time; sentences are grouped by length and
+sentences sharded over the devices (on a CPU one image of a block at a
+time); sentences are grouped by length and
 each block stops at its longest, so no block computes steps that score
 nothing.
 
@@ -75,12 +76,20 @@ def _sentence_blocks(
   return blocks
 
 
-def block_scores(model, params, sentence_terms, image_terms, targets_st):
+def images_per_step() -> int | None:
+  """How many of a block's images `block_scores` scores at once on this
+  backend: one on a CPU, where moving a block's [pairs, steps, vocabulary]
+  logits through memory cost more than computing them (40% more time for
+  m-RNN, 30% for LRCN-2f, at 25 x 250 pairs on a 2-core CPU); the whole
+  block elsewhere, where a block's pairs are the batch of the recurrence's
+  and softmax's matmuls (None)."""
+  return 1 if jax.default_backend() == 'cpu' else None
+
+
+def block_scores(model, params, sentence_terms, image_terms, targets_st,
+                 images_per_step: int | None = None):
   """log P(S|I) [images, sentences] of a block of every image with every
-  sentence, one image at a time: an image's [sentences, steps, vocabulary]
-  logits are the most it holds. (The whole block's at once spent more time
-  moving logits through memory than computing them: 40% more for m-RNN,
-  30% for LRCN-2f, on a 2-core CPU.)"""
+  sentence, `images_per_step` images at a time (None: all at once)."""
   scored = targets_st != PAD_ID
 
   def image_scores(image_term):
@@ -91,7 +100,9 @@ def block_scores(model, params, sentence_terms, image_terms, targets_st):
     nll = optax.softmax_cross_entropy_with_integer_labels(logits, targets_st)
     return -jnp.sum(nll * scored, axis=1)
 
-  return jax.lax.map(image_scores, image_terms)
+  if images_per_step is None:
+    return jax.vmap(image_scores)(image_terms)
+  return jax.lax.map(image_scores, image_terms, batch_size=images_per_step)
 
 
 def pair_scores(
@@ -124,7 +135,7 @@ def pair_scores(
   )
   # Scores come back replicated: every process reads the whole block.
   block_fn = jax.jit(
-      functools.partial(block_scores, model),
+      functools.partial(block_scores, model, images_per_step=images_per_step()),
       in_shardings=(replicated, sentence_sharding, replicated, sentence_sharding),
       out_shardings=replicated,
   )

@@ -168,7 +168,8 @@ def _block_memory(model, params, features: np.ndarray, batch: dict) -> dict:
       lambda p, x: model.apply({'params': p}, x, method=getattr(model, method)))
   terms = apply('sentence_terms')(params, batch['inputs'][:sentences])
   image_terms = apply('image_terms')(params, features[:images])
-  block = jax.jit(functools.partial(retrieval.block_scores, model))
+  block = jax.jit(functools.partial(retrieval.block_scores, model,
+                                    images_per_step=retrieval.images_per_step()))
   lowered = block.lower(params, terms, image_terms, batch['targets'][:sentences])
   return benchmark.memory(lowered.compile())
 
