@@ -5,9 +5,8 @@ A model splits that into `sentence_terms` (the image-independent work, done
 once per sentence), `image_terms` (once per image) and `pair_logits`, which
 finishes each pair. Pairs are scored in blocks of images x sentences, the
 sentences sharded over the devices (on a CPU one image of a block at a
-time); sentences are grouped by length and
-each block stops at its longest, so no block computes steps that score
-nothing.
+time); sentences are grouped by length and each block stops at its
+longest, so no block computes steps that score nothing.
 
 Image retrieval ranks the images for a sentence by log P(S|I). Sentence
 retrieval ranks the sentences for an image by log P(S|I) - log mean_I' P(S|I'),
